@@ -1,0 +1,95 @@
+internal import CLibPQ
+import Foundation
+
+/// A libpq connection string: a `postgres://` URL, a `key=value` conninfo string, or empty
+/// (libpq then reads its `PG*` environment variables).
+///
+/// Parsing is libpq's own (`PQconninfoParse`), so every syntax libpq accepts is accepted and
+/// nothing else. The raw text, which may hold a password, is kept private: `description`
+/// and `redacted` never show it.
+package struct ConnectionString: Sendable, CustomStringConvertible {
+    /// The settings given explicitly, in libpq's keyword spelling (`host`, `port`, `dbname`…).
+    package let settings: [String: String]
+    fileprivate let raw: String
+
+    /// Parses `text`. Throws `PostgresError` (`clientMisuse`) with libpq's reason when the
+    /// text is not a valid URL or conninfo string.
+    package init(_ text: String) throws {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(text, &errorMessage) else {
+            let reason = errorMessage.map { String(cString: $0) } ?? "out of memory"
+            if let errorMessage { PQfreemem(errorMessage) }
+            throw PostgresError(
+                kind: .clientMisuse,
+                message: "invalid connection string: \(reason.trimmingTrailingNewlines())"
+            )
+        }
+        defer { PQconninfoFree(options) }
+        var settings: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val {
+                settings[String(cString: keyword)] = String(cString: value)
+            }
+            option += 1
+        }
+        self.settings = settings
+        self.raw = text
+    }
+
+    /// The empty connection string: everything comes from libpq's `PG*` variables and defaults.
+    package static let environment = try! ConnectionString("")
+
+    /// The settings as a conninfo string with any password replaced by `*****`.
+    package var redacted: String {
+        guard !settings.isEmpty else { return "(libpq defaults and PG* environment)" }
+        return settings.keys.sorted().map { key in
+            let value = key == "password" ? "*****" : settings[key]!
+            return "\(key)=\(Self.quoteConninfoValue(value))"
+        }.joined(separator: " ")
+    }
+
+    /// `host:port` as far as the string says (libpq defaults fill the rest at connect time).
+    package var endpoint: String {
+        let host = settings["host"] ?? settings["hostaddr"] ?? "(default host)"
+        let port = settings["port"] ?? "(default port)"
+        return "\(host):\(port)"
+    }
+
+    package var description: String { redacted }
+
+    /// The text handed to libpq. Only the connection code reads it.
+    var libpqText: String { raw }
+
+    /// A copy with `key` set to `value` (used to point tests and tools at a database).
+    package func setting(_ key: String, to value: String) throws -> ConnectionString {
+        var merged = settings
+        merged[key] = value
+        return try ConnectionString(
+            merged.keys.sorted().map { "\($0)=\(Self.quoteConninfoValue(merged[$0]!))" }
+                .joined(separator: " ")
+        )
+    }
+
+    /// Quotes a value for a conninfo string: single quotes, with `\` and `'` escaped.
+    package static func quoteConninfoValue(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "'" || $0 == "\\" || $0 == "=" }
+        guard needsQuotes else { return value }
+        var escaped = ""
+        for character in value {
+            if character == "\\" || character == "'" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "'\(escaped)'"
+    }
+}
+
+extension String {
+    /// libpq's messages end in a newline and may span lines; errors are shown on one line.
+    func trimmingTrailingNewlines() -> String {
+        split(whereSeparator: { $0.isNewline || $0 == "\t" })
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
+    }
+}

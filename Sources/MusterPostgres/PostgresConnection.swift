@@ -1,0 +1,235 @@
+internal import CLibPQ
+import Foundation
+package import Logging
+
+/// One libpq connection, owned by an actor that runs on its own thread.
+///
+/// Every blocking libpq call happens on that thread (see `ThreadExecutor`), never on Swift's
+/// cooperative pool. Cancelling the calling task sends a cancel request to the server
+/// (`PQcancel`), so a running statement stops. After a connection-level failure the
+/// connection is marked broken (`isBroken`) and refuses further statements; owners (the pool,
+/// the listener) replace it.
+package actor PostgresConnection {
+    private let executor: ThreadExecutor
+    private var handle: OpaquePointer?
+    private var cancelHandle: CancelHandle?
+    private var preparedStatements: Set<String> = []
+    private let logger: Logger
+
+    /// The server this connection talks to, as `host:port` (no credentials).
+    package nonisolated let endpoint: String
+
+    /// True once the connection failed at the connection level or was closed.
+    package private(set) var isBroken = false
+
+    nonisolated package var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private init(executor: ThreadExecutor, endpoint: String, logger: Logger) {
+        self.executor = executor
+        self.endpoint = endpoint
+        self.logger = logger
+    }
+
+    /// Opens a connection. Throws `connectFailed` with libpq's reason, which names the host and
+    /// port but never the password.
+    package static func connect(
+        to connectionString: ConnectionString,
+        applicationName: String = "muster",
+        logger: Logger = Logger(label: "muster.postgres")
+    ) async throws -> PostgresConnection {
+        let executor = ThreadExecutor(name: "muster-pg")
+        let connection = PostgresConnection(executor: executor, endpoint: connectionString.endpoint, logger: logger)
+        try await connection.open(connectionString, applicationName: applicationName)
+        return connection
+    }
+
+    private func open(_ connectionString: ConnectionString, applicationName: String) throws {
+        // Defaults go first: a later keyword (the expanded connection string) overrides them.
+        let keywords = ["connect_timeout", "fallback_application_name", "dbname"]
+        let values = ["10", applicationName, connectionString.libpqText]
+        let connection = withCStringArrays(keywords, values.map { Optional($0) }) { keywordPointers, valuePointers in
+            PQconnectdbParams(keywordPointers, valuePointers, 1)
+        }
+        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+            let reason = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let connection { PQfinish(connection) }
+            isBroken = true
+            executor.shutdown()
+            throw PostgresError(
+                kind: .connectFailed,
+                message: "cannot connect to \(connectionString.endpoint): \(reason.trimmingTrailingNewlines())"
+            )
+        }
+        // Server NOTICEs ("relation already exists, skipping") are not errors; libpq would
+        // print them to stderr.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        handle = connection
+        cancelHandle = CancelHandle(PQgetCancel(connection))
+    }
+
+    isolated deinit {
+        if let handle { PQfinish(handle) }
+        executor.shutdown()
+    }
+
+    /// Closes the connection. Safe to call more than once.
+    package func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+        cancelHandle = nil
+        isBroken = true
+        executor.shutdown()
+    }
+
+    /// The server's process id for this session (`pg_backend_pid()`), for tests and logs.
+    package var backendPID: Int32 {
+        handle.map { PQbackendPID($0) } ?? 0
+    }
+
+    /// Runs one statement with bound parameters. A nil parameter is SQL NULL.
+    package func query(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) async throws -> PostgresRows {
+        try await run { connection in
+            withCStringArrays([], parameters.map { $0?.postgresText }) { _, values in
+                PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
+        }
+    }
+
+    /// Runs a statement prepared once per connection under `name`. The first call prepares it;
+    /// later calls only bind and execute (no parse or plan on the hot path).
+    package func execute(
+        prepared name: String,
+        _ sql: String,
+        _ parameters: [(any PostgresEncodable)?] = []
+    ) async throws -> PostgresRows {
+        if !preparedStatements.contains(name) {
+            _ = try await run { connection in PQprepare(connection, name, sql, Int32(parameters.count), nil) }
+            preparedStatements.insert(name)
+        }
+        return try await run { connection in
+            withCStringArrays([], parameters.map { $0?.postgresText }) { _, values in
+                PQexecPrepared(connection, name, Int32(parameters.count), values, nil, nil, 0)
+            }
+        }
+    }
+
+    /// Runs a script of one or more statements without parameters (simple query protocol), as
+    /// `psql` would. Returns the last statement's result.
+    package func simpleQuery(_ sql: String) async throws -> PostgresRows {
+        try await run { connection in PQexec(connection, sql) }
+    }
+
+    /// Runs `sql` even when the task is cancelled (used for ROLLBACK and cleanup).
+    func simpleQueryIgnoringCancellation(_ sql: String) throws {
+        guard let handle, !isBroken else { return }
+        _ = try consume(PQexec(handle, sql), connection: handle)
+    }
+
+    private func run(_ send: (OpaquePointer) -> OpaquePointer?) async throws -> PostgresRows {
+        guard let handle, !isBroken else {
+            throw PostgresError(kind: .connectionLost, message: "connection to \(endpoint) is closed")
+        }
+        try Task.checkCancellation()
+        let cancelHandle = self.cancelHandle
+        let result = await withTaskCancellationHandler {
+            send(handle)
+        } onCancel: {
+            cancelHandle?.cancel()
+        }
+        do {
+            return try consume(result, connection: handle)
+        } catch let error as PostgresError where error.kind == .queryCanceled && Task.isCancelled {
+            throw CancellationError()
+        }
+    }
+
+    /// Turns a libpq result into rows or a classified error, and frees it.
+    private func consume(_ result: OpaquePointer?, connection: OpaquePointer) throws -> PostgresRows {
+        defer { PQclear(result) }
+        guard let result else { throw connectionError(connection) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return Self.rows(from: result)
+        default:
+            if PQstatus(connection) == CONNECTION_BAD { throw connectionError(connection) }
+            let error = Self.serverError(from: result)
+            if error.isConnectionLost { isBroken = true }
+            throw error
+        }
+    }
+
+    private func connectionError(_ connection: OpaquePointer) -> PostgresError {
+        isBroken = true
+        let reason = String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
+        logger.debug("connection lost", metadata: ["endpoint": "\(endpoint)"])
+        return PostgresError(kind: .connectionLost, message: "connection to \(endpoint) lost: \(reason)")
+    }
+
+    private static func rows(from result: OpaquePointer) -> PostgresRows {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let names = ColumnNames((0..<columnCount).map { String(cString: PQfname(result, Int32($0))) })
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<Int32(rowCount) {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<Int32(columnCount) {
+                values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
+            }
+            rows.append(PostgresRow(values: values, columns: names))
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return PostgresRows(columns: names.names, rows: rows, affectedRows: affected)
+    }
+
+    private static func serverError(from result: OpaquePointer) -> PostgresError {
+        func field(_ code: Int32) -> String? {
+            PQresultErrorField(result, code).map { String(cString: $0) }
+        }
+        let message = field(muster_diag_message_primary)
+            ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
+        return PostgresError.server(
+            sqlState: field(muster_diag_sqlstate),
+            message: message,
+            detail: field(muster_diag_message_detail),
+            hint: field(muster_diag_message_hint),
+            constraint: field(muster_diag_constraint_name),
+            schema: field(muster_diag_schema_name),
+            table: field(muster_diag_table_name),
+            position: field(muster_diag_statement_position).flatMap { Int($0) }
+        )
+    }
+}
+
+/// libpq's cancel object; `PQcancel` is safe to call from any thread.
+private final class CancelHandle: @unchecked Sendable {
+    private let pointer: OpaquePointer?
+    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
+    deinit { if let pointer { PQfreeCancel(pointer) } }
+
+    func cancel() {
+        guard let pointer else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &buffer, Int32(buffer.count))
+    }
+}
+
+/// Calls `body` with NUL-terminated C string arrays for keywords and values (nil = NULL).
+func withCStringArrays<R>(
+    _ keywords: [String],
+    _ values: [String?],
+    _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
+    let keywordCopies = keywords.map { strdup($0) } + [nil]
+    let valueCopies = values.map { $0.flatMap { strdup($0) } } + [nil]
+    defer {
+        keywordCopies.forEach { free($0) }
+        valueCopies.forEach { free($0) }
+    }
+    return keywordCopies.map { UnsafePointer($0) }.withUnsafeBufferPointer { keywordBuffer in
+        valueCopies.map { UnsafePointer($0) }.withUnsafeBufferPointer { valueBuffer in
+            body(keywords.isEmpty ? nil : keywordBuffer.baseAddress, valueBuffer.baseAddress)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Muster
+
+/// `muster migrate`: apply, inspect or print the schema migrations embedded in this binary.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply pending schema migrations (or show their status, or print their SQL).",
+        discussion: """
+        Migrations run in order, each in its own transaction, serialized across concurrent \
+        migrators by an advisory lock, recorded in <schema>.schema_migrations. An applied \
+        migration whose file changed, or a database newer than this binary, is refused \
+        before anything runs.
+
+        Examples:
+          muster migrate --embedded
+          muster migrate --status --json --database-url postgres://app@db/app
+          muster migrate --print-sql --schema jobs > upgrade.sql
+        """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "Show each migration's state (applied, pending, modified, unknown) instead of applying.")
+    var status = false
+
+    @Flag(name: .customLong("dry-run"), help: "List what would be applied, apply nothing.")
+    var dryRun = false
+
+    @Flag(name: .customLong("print-sql"), help: "Print the SQL of the pending migrations (all with --all) instead of applying.")
+    var printSQL = false
+
+    @Flag(help: "With --print-sql: print every migration without connecting to a database.")
+    var all = false
+
+    @Flag(help: "Machine-readable output.")
+    var json = false
+
+    func validate() throws {
+        if [status, dryRun, printSQL].filter({ $0 }).count > 1 {
+            throw ValidationError("--status, --dry-run and --print-sql exclude each other")
+        }
+        if all && !printSQL { throw ValidationError("--all goes with --print-sql") }
+    }
+
+    func run() async throws {
+        let schema = try database.schemaName()
+        if printSQL && all {
+            let migrator = try Migrator(database: .environment, schema: schema)
+            print(migrator.script(for: migrator.migrations), terminator: "")
+            return
+        }
+        let migrator = try Migrator(database: try database.configuration(), schema: schema)
+        if status {
+            try printStatus(try await migrator.status())
+        } else if printSQL {
+            print(migrator.script(for: try await migrator.pending()), terminator: "")
+        } else if dryRun {
+            try report(try await migrator.pending(), verb: "would apply")
+        } else {
+            try report(try await migrator.migrate(), verb: "applied")
+        }
+    }
+
+    private func printStatus(_ statuses: [MigrationStatus]) throws {
+        if json { return try Terminal.printJSON(statuses) }
+        Terminal.printTable(
+            ["VERSION", "NAME", "STATE", "APPLIED AT"],
+            statuses.map { status in
+                [String(format: "%04d", status.version), status.name, status.state.description,
+                 status.appliedAt.map { $0.formatted(.iso8601) } ?? "-"]
+            }
+        )
+    }
+
+    private func report(_ migrations: [Migration], verb: String) throws {
+        struct Entry: Encodable { var version: Int; var name: String; var file: String; var checksum: String }
+        if json {
+            return try Terminal.printJSON(migrations.map {
+                Entry(version: $0.version, name: $0.name, file: $0.fileName, checksum: $0.checksum)
+            })
+        }
+        if migrations.isEmpty { return print("Schema \(database.schema) is up to date; nothing to apply.") }
+        for migration in migrations { print("\(verb) \(migration.fileName)") }
+    }
+}
