@@ -152,6 +152,7 @@ package final class PostgresListener: Sendable {
             }
             return nil
         }
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         let channels = state.withLock { $0.channels }
         for channel in channels.sorted() where !execute("LISTEN \"\(channel)\"", on: connection) {
             PQfinish(connection)

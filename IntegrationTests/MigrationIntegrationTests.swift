@@ -1,0 +1,148 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// `muster migrate` and `Migrator` against a real server.
+@Suite struct MigrationIntegrationTests {
+    private func appliedVersions(_ schema: SchemaName) async throws -> [Int] {
+        try await TestDatabase.query("SELECT version FROM \(schema.quoted).schema_migrations ORDER BY version")
+            .rows.map { try $0.decode(0, as: Int.self) }
+    }
+
+    private func tableExists(_ schema: SchemaName, _ table: String) async throws -> Bool {
+        try await TestDatabase.query("SELECT to_regclass($1) IS NOT NULL", ["\(schema.quoted).\(table)"]).single().decode(0)
+    }
+
+    @Test func migrateAppliesEverythingOnceAndThenNothing() async throws {
+        try await TestDatabase.withSchema { schema in
+            let migrator = try Migrator(database: try TestDatabase.configuration(), schema: schema)
+            #expect(try await migrator.status().allSatisfy { $0.state == .pending })
+            let applied = try await migrator.migrate()
+            #expect(applied == Migration.bundled)
+            #expect(try await migrator.migrate().isEmpty)
+            #expect(try await appliedVersions(schema) == Migration.bundled.map(\.version))
+            #expect(try await migrator.status().allSatisfy { $0.state == .applied })
+            try await migrator.requireCurrent()
+        }
+    }
+
+    @Test func statusCreatesNothing() async throws {
+        try await TestDatabase.withSchema { schema in
+            let migrator = try Migrator(database: try TestDatabase.configuration(), schema: schema)
+            _ = try await migrator.status()
+            let exists = try await TestDatabase.query("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [schema.name])
+            #expect(try exists.single().decode(0, as: Int.self) == 0)
+            let error = await #expect(throws: MusterError.self) { try await migrator.requireCurrent() }
+            #expect(error?.code == .schemaNotInstalled)
+        }
+    }
+
+    @Test func eightConcurrentMigratorProcessesApplyEachMigrationOnce() async throws {
+        try await TestDatabase.withSchema { schema in
+            let url = try TestDatabase.url()
+            let children = try (0..<8).map { _ in
+                try ChildProcess(["migrate", "--database-url", url, "--schema", schema.name])
+            }
+            for child in children {
+                let status = await child.wait()
+                #expect(status == 0, "migrator failed: \(child.output())")
+            }
+            #expect(try await appliedVersions(schema) == Migration.bundled.map(\.version))
+        }
+    }
+
+    @Test func cliStatusJSONShowsEveryMigrationApplied() async throws {
+        try await TestDatabase.withSchema { schema in
+            let url = try TestDatabase.url()
+            #expect(try await ChildProcess.run(["migrate", "--database-url", url, "--schema", schema.name]).status == 0)
+            let (status, output) = try await ChildProcess.run(["migrate", "--status", "--json", "--database-url", url, "--schema", schema.name])
+            #expect(status == 0)
+            let entries = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]]
+            #expect(entries?.count == Migration.bundled.count)
+            #expect(entries?.allSatisfy { $0["state"] as? String == "applied" } == true)
+            let again = try await ChildProcess.run(["migrate", "--json", "--database-url", url, "--schema", schema.name])
+            #expect(again.status == 0)
+            #expect(again.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || again.output.contains("[]"))
+        }
+    }
+
+    @Test func tamperedMigrationIsRefusedBeforeAnythingIsApplied() async throws {
+        try await TestDatabase.withSchema { schema in
+            let database = try TestDatabase.configuration()
+            let original = try Migration(fileName: "0001_a.sql", sql: "CREATE TABLE a (id int);")
+            try await Migrator(database: database, schema: schema, migrations: [original]).migrate()
+            let tampered = try Migration(fileName: "0001_a.sql", sql: "CREATE TABLE a (id bigint);")
+            let next = try Migration(fileName: "0002_b.sql", sql: "CREATE TABLE b (id int);")
+            let migrator = try Migrator(database: database, schema: schema, migrations: [tampered, next])
+            let error = await #expect(throws: MusterError.self) { try await migrator.migrate() }
+            #expect(error?.code == .migrationModified)
+            #expect(error?.message.contains("0001_a.sql") == true)
+            #expect(try await !tableExists(schema, "b"))
+            #expect(try await migrator.status().map(\.state) == [.modified, .pending])
+        }
+    }
+
+    @Test func databaseNewerThanTheBinaryIsRefused() async throws {
+        try await TestDatabase.withSchema { schema in
+            let database = try TestDatabase.configuration()
+            let one = try Migration(fileName: "0001_a.sql", sql: "CREATE TABLE a (id int);")
+            let two = try Migration(fileName: "0002_b.sql", sql: "CREATE TABLE b (id int);")
+            try await Migrator(database: database, schema: schema, migrations: [one, two]).migrate()
+            let older = try Migrator(database: database, schema: schema, migrations: [one])
+            let error = await #expect(throws: MusterError.self) { try await older.migrate() }
+            #expect(error?.code == .schemaTooNew)
+            #expect(await (#expect(throws: MusterError.self) { try await older.requireCurrent() })?.code == .schemaTooNew)
+        }
+    }
+
+    @Test func failingMigrationLeavesNoPartialSchemaAndNamesFileAndLine() async throws {
+        try await TestDatabase.withSchema { schema in
+            let database = try TestDatabase.configuration()
+            let good = try Migration(fileName: "0001_good.sql", sql: "CREATE TABLE good (id int);\n")
+            let bad = try Migration(fileName: "0002_bad.sql", sql: "CREATE TABLE half (id int);\nCREATE TABLE broken (id nosuchtype);\n")
+            let migrator = try Migrator(database: database, schema: schema, migrations: [good, bad])
+            let error = await #expect(throws: MusterError.self) { try await migrator.migrate() }
+            #expect(error?.code == .migrationFailed)
+            #expect(error?.message.contains("0002_bad.sql") == true)
+            #expect(error?.message.contains("line 2") == true)
+            #expect(error?.message.contains("nosuchtype") == true)
+            #expect(try await tableExists(schema, "good"))
+            #expect(try await !tableExists(schema, "half"))
+            #expect(try await appliedVersions(schema) == [1])
+        }
+    }
+
+    @Test func maliciousSchemaNameIsRefusedAndChangesNothing() async throws {
+        try await TestDatabase.query("CREATE TABLE IF NOT EXISTS public.y (id int)")
+        let (status, output) = try await ChildProcess.run(["migrate", "--database-url", try TestDatabase.url(), "--schema", "x; drop table y"])
+        #expect(status == 2)
+        #expect(output.contains("invalid schema name"))
+        #expect(try await TestDatabase.query("SELECT to_regclass('public.y') IS NOT NULL").single().decode(0, as: Bool.self))
+        let created = try await TestDatabase.query("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'x%'")
+        #expect(try created.single().decode(0, as: Int.self) == 0)
+    }
+
+    @Test func printSQLProducesAScriptPsqlCanApply() async throws {
+        try await TestDatabase.withSchema { schema in
+            let url = try TestDatabase.url()
+            let (status, script) = try await ChildProcess.run(["migrate", "--print-sql", "--all", "--schema", schema.name])
+            #expect(status == 0)
+            let file = FileManager.default.temporaryDirectory.appending(path: "muster-\(schema.name).sql")
+            try script.write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let psql = try await ChildProcess.run(["-v", "ON_ERROR_STOP=1", "-q", "-f", file.path, url], executable: "/usr/bin/psql")
+            #expect(psql.status == 0, "\(psql.output)")
+            // The tool agrees that the psql-applied schema is current.
+            try await Migrator(database: try TestDatabase.configuration(), schema: schema).requireCurrent()
+        }
+    }
+}
+
+extension ChildProcess {
+    static func run(_ arguments: [String], executable: String) async throws -> (status: Int32, output: String) {
+        let child = try ChildProcess(arguments, executable: executable)
+        let status = await child.wait()
+        return (status, child.output())
+    }
+}
