@@ -50,6 +50,9 @@ struct MusterCommand: AsyncParsableCommand {
             Terminal.error(failure.message)
             Foundation.exit(failure.status)
         }
+        if let exitCode = error as? ExitCode {
+            Foundation.exit(exitCode.rawValue)
+        }
         let code = exitCode(for: error)
         if code == .success || error is CleanExit {
             MusterCommand.exit(withError: error)

@@ -23,15 +23,38 @@ struct EmbeddedPostgres {
         URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appending(path: ".muster/postgres")
     }
 
+    /// The directory the user named (or `.muster/postgres`).
     let directory: URL
-    var dataDirectory: URL { directory.appending(path: "data") }
-    var socketDirectory: URL { directory.appending(path: "run") }
+    /// Where the cluster really lives: `directory`, unless we run as root and the `postgres`
+    /// OS user cannot reach it (a clone under a 0700 home, say); then a directory under
+    /// /var/tmp/muster-embedded named after `directory`, recorded in `directory/LOCATION`.
+    let clusterRoot: URL
+    var dataDirectory: URL { clusterRoot.appending(path: "data") }
+    var socketDirectory: URL { clusterRoot.appending(path: "run") }
     var logFile: URL { dataDirectory.appending(path: "postgres.log") }
     private var settingsFile: URL { dataDirectory.appending(path: "muster.conf") }
+    private var locationFile: URL { directory.appending(path: "LOCATION") }
     private let serverUser = "postgres"
 
     init(directory: URL) {
-        self.directory = directory.standardizedFileURL
+        let directory = directory.standardizedFileURL
+        self.directory = directory
+        if getuid() == 0, !Self.reachable(directory.deletingLastPathComponent(), byUser: serverUser) {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a of the path: stable, collision-unlikely
+            for byte in directory.path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            clusterRoot = URL(fileURLWithPath: "/var/tmp/muster-embedded").appending(path: String(hash, radix: 16))
+        } else {
+            clusterRoot = directory
+        }
+    }
+
+    /// True when `user` can traverse every directory down to `url` (tested as that user).
+    private static func reachable(_ url: URL, byUser user: String) -> Bool {
+        var existing = url
+        while !FileManager.default.fileExists(atPath: existing.path), existing.path != "/" {
+            existing = existing.deletingLastPathComponent()
+        }
+        return (try? Subprocess.run("/usr/bin/test", ["-x", existing.path], asUser: user).status) == 0
     }
 
     /// Creates the cluster if needed and starts it if it is not running; returns its status.
@@ -65,7 +88,7 @@ struct EmbeddedPostgres {
         let url = "postgresql://postgres@127.0.0.1:\(port.map(String.init) ?? "?")/postgres"
         return Status(
             running: try isRunning(binaries: binaries),
-            directory: directory.path,
+            directory: clusterRoot.path,
             port: port,
             url: url,
             psql: "psql '\(url)'",
@@ -88,8 +111,8 @@ struct EmbeddedPostgres {
     /// Stops the server and deletes the whole directory.
     func destroy() throws {
         if FileManager.default.fileExists(atPath: dataDirectory.path) { try stop() }
-        if FileManager.default.fileExists(atPath: directory.path) {
-            try FileManager.default.removeItem(at: directory)
+        for path in Set([clusterRoot, directory]) where FileManager.default.fileExists(atPath: path.path) {
+            try FileManager.default.removeItem(at: path)
         }
     }
 
@@ -101,12 +124,16 @@ struct EmbeddedPostgres {
         if manager.fileExists(atPath: dataDirectory.path) { try manager.removeItem(at: dataDirectory) }
         // Every level must be traversable by the server's OS user; only data/ is private.
         try manager.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        try manager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        if clusterRoot != directory {
+            try manager.createDirectory(at: clusterRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            try "\(clusterRoot.path)\n".write(to: locationFile, atomically: true, encoding: .utf8)
+        }
+        try manager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: clusterRoot.path)
         try manager.createDirectory(at: dataDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         try manager.createDirectory(at: socketDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         if getuid() == 0 {
             try ensureServerUser()
-            for path in [directory, dataDirectory, socketDirectory] {
+            for path in [clusterRoot, dataDirectory, socketDirectory] {
                 let result = try Subprocess.run("/bin/chown", [serverUser, path.path])
                 guard result.status == 0 else { throw Self.failure("cannot chown \(path.path) to \(serverUser): \(result.output)") }
             }
