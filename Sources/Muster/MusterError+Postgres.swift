@@ -4,6 +4,14 @@ extension MusterError {
     /// Translates a PostgreSQL-layer error at the library boundary. A missing table, schema
     /// or function of Muster's own becomes `schemaNotInstalled` with the command that fixes it.
     init(_ error: PostgresError, schema: SchemaName) {
+        // Muster's own SQLSTATEs (class MU), raised by the schema's functions; the message
+        // is written there to be shown as is.
+        switch error.sqlState {
+        case "MU001": self.init(.unknownQueue, error.message, sqlState: error.sqlState); return
+        case "MU002": self.init(.payloadTooLarge, error.message, sqlState: error.sqlState); return
+        case "MU003": self.init(.invalidArgument, error.message, sqlState: error.sqlState); return
+        default: break
+        }
         switch error.kind {
         case .undefinedTable, .undefinedSchema, .undefinedFunction:
             self.init(

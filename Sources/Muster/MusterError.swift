@@ -21,6 +21,8 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
             case timeout = "timeout"
             case database = "database error"
             case embeddedDatabase = "embedded database"
+            case unknownQueue = "unknown queue"
+            case payloadTooLarge = "payload too large"
         }
 
         private let base: Base
@@ -53,6 +55,11 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
         /// The local embedded PostgreSQL could not be set up or controlled.
         public static let embeddedDatabase = Code(.embeddedDatabase)
 
+        /// The queue does not exist (queues are created explicitly).
+        public static let unknownQueue = Code(.unknownQueue)
+        /// A payload exceeds the queue's `maxPayloadBytes`.
+        public static let payloadTooLarge = Code(.payloadTooLarge)
+
         public var description: String { base.rawValue }
     }
 
@@ -76,6 +83,10 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
         self.detail = detail
         self.hint = hint
         self.constraint = constraint
+    }
+
+    static func unknownQueue(_ name: QueueName) -> MusterError {
+        MusterError(.unknownQueue, "queue \(name) does not exist: create it first (muster queue create \(name))")
     }
 
     public var description: String {

@@ -1,0 +1,202 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// Idempotent sends, transactional enqueue, poison containment, connection faults and bad
+/// input (DESIGN.md guarantees 4, 5 and 8).
+@Suite struct QueueSafetyTests {
+    @Test func concurrentSendsWithOneDedupKeyEnqueueOnce() async throws {
+        try await QueueFixture.with(options: .init(maxConnections: 8)) { fixture in
+            var message = QueueFixture.payload(1)
+            message.dedupKey = "order-42"
+            let results = try await withThrowingTaskGroup(of: SendResult.self) { group in
+                for _ in 0..<8 { group.addTask { try await fixture.queue.send(message) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Set(results.map(\.id)).count == 1)
+            #expect(results.filter { !$0.duplicate }.count == 1)
+            #expect(try await fixture.count("messages") == 1)
+        }
+    }
+
+    @Test func dedupKeyOutlivesTheMessage() async throws {
+        try await QueueFixture.with { fixture in
+            var message = QueueFixture.payload(1)
+            message.dedupKey = "once"
+            let first = try await fixture.queue.send(message)
+            let read = try #require(try await fixture.queue.read().first)
+            #expect(try await fixture.queue.ack(read.lease))
+            // A retry after an ambiguous commit, arriving after a fast worker acked: still once.
+            let retry = try await fixture.queue.send(message)
+            #expect(retry == SendResult(id: first.id, duplicate: true))
+            #expect(try await fixture.count("messages") == 0)
+        }
+    }
+
+    @Test func sendInARolledBackTransactionSendsNothing() async throws {
+        try await QueueFixture.with { fixture in
+            struct Abort: Error {}
+            await #expect(throws: Abort.self) {
+                try await fixture.client.withTransaction { tx in
+                    try await fixture.queue.send(QueueFixture.payload(1), in: tx)
+                    throw Abort()
+                }
+            }
+            #expect(try await fixture.count("messages") == 0)
+            _ = try await fixture.client.withTransaction { tx in
+                try await fixture.queue.send(QueueFixture.payload(2), in: tx)
+            }
+            #expect(try await fixture.queue.read().map(\.n) == [2])
+        }
+    }
+
+    @Test func sqlFunctionSendIsVisibleToTheSwiftReader() async throws {
+        try await QueueFixture.with { fixture in
+            let execution = UUID()
+            try await TestDatabase.query(
+                "SELECT \(fixture.schema.quoted).send('jobs', '{\"n\": 9}'::jsonb, NULL, task => 'resize', execution_id => $1::uuid)",
+                [execution]
+            )
+            let message = try #require(try await fixture.queue.read().first)
+            #expect(message.n == 9)
+            #expect(message.task == "resize")
+            #expect(message.executionID == execution)
+        }
+    }
+
+    @Test func poisonMessageGoesToDeadLettersWithItsExecutionAndIsNeverHandedOutAgain() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxAttempts: 3)) { fixture in
+            let execution = UUID()
+            var message = QueueFixture.payload(1)
+            message.executionID = execution
+            message.task = "explode"
+            try await fixture.queue.send(message)
+            for attempt in 1...3 {
+                let delivery = try #require(try await fixture.queue.read().first, "attempt \(attempt)")
+                #expect(delivery.readCount == Int32(attempt))
+                try await fixture.queue.release([delivery.lease], error: "exploded on attempt \(attempt)")
+            }
+            #expect(try await fixture.queue.read().isEmpty)
+            let dead = try #require(try await fixture.queue.deadLetters().first)
+            #expect(dead.reason == "max_attempts")
+            #expect(dead.executionID == execution)
+            #expect(dead.lastError == "exploded on attempt 3")
+            #expect(dead.readCount == 3)
+            #expect(try await fixture.count("messages") == 0)
+            #expect(try await fixture.queue.read().isEmpty)
+        }
+    }
+
+    @Test func crashLoopingMessageEndsInDeadLettersWithNoErrorRecorded() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxAttempts: 2)) { fixture in
+            try await fixture.queue.send(QueueFixture.payload(1))
+            for _ in 1...2 {
+                // The holder "dies": it never acks or releases; the lease just expires.
+                _ = try #require(try await fixture.queue.read(visibilityTimeout: .milliseconds(150)).first)
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(try await fixture.queue.read().isEmpty)
+            let dead = try #require(try await fixture.queue.deadLetters().first)
+            #expect(dead.reason == "max_attempts")
+            #expect(dead.lastError == nil)
+            #expect(dead.errorCount == 0 && dead.readCount == 2)
+        }
+    }
+
+    @Test func deadLettersCanBeRequeuedAndPurged() async throws {
+        try await QueueFixture.with { fixture in
+            try await fixture.queue.send([QueueFixture.payload(1), QueueFixture.payload(2)])
+            let read = try await fixture.queue.read(limit: 2)
+            #expect(try await fixture.queue.deadLetter(read.map(\.lease), reason: "explicit", error: "bad input").allApplied)
+            let requeued = try await fixture.queue.requeueDeadLetters(ids: [read[0].id])
+            #expect(requeued.count == 1)
+            let again = try #require(try await fixture.queue.read().first)
+            #expect(again.n == read[0].n && again.readCount == 1)
+            #expect(try await fixture.queue.purgeDeadLetters() == 1)
+            #expect(try await fixture.count("dead_letters") == 0)
+        }
+    }
+
+    @Test func ackSurvivesTerminationOfItsConnection() async throws {
+        try await QueueFixture.with(options: .init(maxConnections: 1)) { fixture in
+            try await fixture.queue.send(QueueFixture.payload(1))
+            let message = try #require(try await fixture.queue.read().first)
+            #expect(try await fixture.terminateClientConnections() == 1)
+            let outcome = try await fixture.queue.ack([message.lease])
+            #expect(outcome.applied == [message.lease])
+            #expect(try await fixture.count("messages") == 0)
+        }
+    }
+
+    @Test func metricsCountEachState() async throws {
+        try await QueueFixture.with { fixture in
+            var delayed = QueueFixture.payload(0)
+            delayed.delay = .seconds(60)
+            try await fixture.queue.send([QueueFixture.payload(1), QueueFixture.payload(2), QueueFixture.payload(3), delayed])
+            _ = try await fixture.queue.read()
+            let metrics = try await fixture.queue.metrics()
+            #expect(metrics.ready == 2 && metrics.leased == 1 && metrics.delayed == 1 && metrics.dead == 0)
+            #expect(metrics.oldestReadyAgeSeconds >= 0)
+        }
+    }
+
+    // MARK: - Bad input: a typed error, and nothing written
+
+    @Test func oversizedPayloadIsRefusedNamingSizeAndLimit() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxPayloadBytes: 100)) { fixture in
+            let before = try await fixture.snapshot()
+            let big = OutgoingMessage(payload: try JSONPayload(json: "\"\(String(repeating: "x", count: 200))\""))
+            let error = await #expect(throws: MusterError.self) { try await fixture.queue.send([QueueFixture.payload(1), big]) }
+            #expect(error?.code == .payloadTooLarge)
+            #expect(error?.message.contains("100") == true)
+            #expect(error?.message.contains("202") == true)
+            #expect(try await fixture.snapshot() == before)
+        }
+    }
+
+    @Test func unknownQueueIsAnErrorNotASilentCreate() async throws {
+        try await QueueFixture.with { fixture in
+            let before = try await fixture.snapshot()
+            let ghost = fixture.client.queue("ghost")
+            let error = await #expect(throws: MusterError.self) { try await ghost.send(QueueFixture.payload(1)) }
+            #expect(error?.code == .unknownQueue)
+            await #expect(throws: MusterError.self) { try await ghost.read() }
+            #expect(try await fixture.snapshot() == before)
+        }
+    }
+
+    @Test func badArgumentsAreTypedErrorsAndWriteNothing() async throws {
+        try await QueueFixture.with { fixture in
+            let before = try await fixture.snapshot()
+            func expectInvalid(_ body: () async throws -> Void) async {
+                let error = await #expect(throws: MusterError.self) { try await body() }
+                #expect(error?.code == .invalidArgument)
+            }
+            await expectInvalid { _ = try await fixture.queue.read(limit: 0) }
+            await expectInvalid { _ = try await fixture.queue.read(limit: 1001) }
+            await expectInvalid { _ = try await fixture.queue.read(visibilityTimeout: .seconds(-1)) }
+            await expectInvalid { _ = try await fixture.queue.read(waitUpTo: .seconds(-5)) }
+            await expectInvalid {
+                var message = QueueFixture.payload(1)
+                message.delay = .seconds(-10)
+                try await fixture.queue.send(message)
+            }
+            await expectInvalid { try await fixture.queue.release([Lease(messageID: 1, readCount: 1)], delay: .seconds(-1)) }
+            await expectInvalid { _ = try JSONPayload(json: "{not json") }
+            await expectInvalid { _ = try QueueName("bad name!") }
+            await expectInvalid { _ = try QueueName(String(repeating: "q", count: 65)) }
+            await expectInvalid { try await fixture.client.createQueue(try QueueName("q2"), settings: QueueSettings(maxAttempts: 0)) }
+            await expectInvalid { try await fixture.client.createQueue(try QueueName("q3"), settings: QueueSettings(visibilityTimeout: .zero)) }
+            #expect(try await fixture.snapshot() == before)
+        }
+    }
+
+    @Test func missingSchemaSaysRunMigrate() async throws {
+        let client = MusterClient(database: try TestDatabase.configuration(), schema: try SchemaName("not_installed_here"))
+        let error = await #expect(throws: MusterError.self) { try await client.queue("jobs").send(QueueFixture.payload(1)) }
+        #expect(error?.code == .schemaNotInstalled)
+        #expect(error?.message.contains("muster migrate") == true)
+        await client.shutdown()
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+public import Logging
+internal import MusterPostgres
+
+/// The entry point: a pool of connections to one database and schema, shared by queues,
+/// workers and orchestration. Create one per process and share it; it is `Sendable`.
+public final class MusterClient: Sendable {
+    /// Client settings.
+    public struct Options: Sendable {
+        /// Most connections the pool opens.
+        public var maxConnections: Int
+        /// How long an operation waits for a free connection before failing with `timeout`.
+        public var acquireTimeout: Duration
+        /// Written to `leased_by` on every message this client reads; names the process in
+        /// `SELECT`s. Default: `host:pid:random`.
+        public var workerID: String
+        /// Whether long polls may use LISTEN/NOTIFY. Turn off behind PgBouncer in transaction
+        /// mode (LISTEN needs a session); reads then poll.
+        public var useListenNotify: Bool
+        /// `application_name` for the connections.
+        public var applicationName: String
+
+        public init(
+            maxConnections: Int = 8,
+            acquireTimeout: Duration = .seconds(10),
+            workerID: String = MusterClient.defaultWorkerID(),
+            useListenNotify: Bool = true,
+            applicationName: String = "muster"
+        ) {
+            self.maxConnections = maxConnections
+            self.acquireTimeout = acquireTimeout
+            self.workerID = workerID
+            self.useListenNotify = useListenNotify
+            self.applicationName = applicationName
+        }
+    }
+
+    /// The schema holding Muster's tables.
+    public let schema: SchemaName
+    /// The settings this client was made with.
+    public let options: Options
+    let logger: Logger
+    let pool: ConnectionPool
+    let database: DatabaseConfiguration
+    let notifications: NotificationHub
+    let queueSQL: QueueSQL
+
+    /// Creates a client. Connects lazily: the first operation opens the first connection.
+    public init(
+        database: DatabaseConfiguration,
+        schema: SchemaName = .default,
+        options: Options = Options(),
+        logger: Logger = Logger(label: "muster")
+    ) {
+        self.schema = schema
+        self.options = options
+        self.logger = logger
+        self.database = database
+        self.queueSQL = QueueSQL(schema: schema)
+        self.pool = ConnectionPool(
+            connectionString: database.connectionString,
+            options: .init(
+                maxConnections: options.maxConnections,
+                acquireTimeout: options.acquireTimeout,
+                applicationName: options.applicationName
+            ),
+            logger: logger
+        )
+        self.notifications = NotificationHub(connectionString: database.connectionString, enabled: options.useListenNotify, logger: logger)
+    }
+
+    /// Closes the pool and the listener. Operations after this fail.
+    public func shutdown() async {
+        notifications.stop()
+        await pool.close()
+    }
+
+    /// `host:pid:xxxxxx`, unique per process start.
+    public static func defaultWorkerID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        return "\(host):\(ProcessInfo.processInfo.processIdentifier):\(suffix)"
+    }
+}

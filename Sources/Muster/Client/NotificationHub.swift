@@ -1,0 +1,131 @@
+import Logging
+internal import MusterPostgres
+import Synchronization
+
+/// One LISTEN connection per client, shared by every long poll, started on first use.
+///
+/// Wake-ups use generations, so none is lost between a read and the wait that follows it:
+/// a caller takes a `token` for the channel before it reads, and `wait(for:since:timeout:)`
+/// returns at once if a notification (or a reconnect, after which anything may have been
+/// missed) arrived after the token was taken.
+final class NotificationHub: Sendable {
+    /// A point in a channel's notification history.
+    struct Token: Equatable, Sendable {
+        fileprivate var channel: UInt64
+        fileprivate var reconnects: UInt64
+    }
+
+    private struct Waiter {
+        var channel: String
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private struct State: ~Copyable {
+        var listener: PostgresListener?
+        var consumer: Task<Void, Never>?
+        var generations: [String: UInt64] = [:]
+        var reconnects: UInt64 = 0
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiter = 0
+        var stopped = false
+    }
+
+    private let connectionString: ConnectionString
+    private let logger: Logger
+    /// False when the client was told not to use LISTEN (e.g. behind PgBouncer in
+    /// transaction mode); long polls then poll.
+    let enabled: Bool
+    private let state = Mutex(State())
+
+    init(connectionString: ConnectionString, enabled: Bool, logger: Logger) {
+        self.connectionString = connectionString
+        self.enabled = enabled
+        self.logger = logger
+    }
+
+    /// LISTENs on `channel` (once per client) and returns true; false when LISTEN is disabled
+    /// or the hub is stopped.
+    func listen(_ channel: SQLIdentifier) async throws -> Bool {
+        guard enabled, let listener = startIfNeeded() else { return false }
+        try await listener.listen(channel)
+        return true
+    }
+
+    /// The current point in `channel`'s history; take it before reading.
+    func token(for channel: String) -> Token {
+        state.withLock { Token(channel: $0.generations[channel, default: 0], reconnects: $0.reconnects) }
+    }
+
+    /// Waits until `channel` was notified (or the listener reconnected) after `token`, or
+    /// `timeout` passes. Returns true when woken by the database.
+    func wait(for channel: String, since token: Token, timeout: Duration) async -> Bool {
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.resume(id, with: false)
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let alreadyMoved = state.withLock { state -> Bool in
+                    let now = Token(channel: state.generations[channel, default: 0], reconnects: state.reconnects)
+                    if now != token || state.stopped { return true }
+                    state.waiters[id] = Waiter(channel: channel, continuation: continuation)
+                    return false
+                }
+                if alreadyMoved { continuation.resume(returning: true) }
+            }
+        } onCancel: {
+            self.resume(id, with: false)
+        }
+    }
+
+    func stop() {
+        let (listener, consumer, waiters) = state.withLock { state in
+            state.stopped = true
+            defer { state.waiters.removeAll() }
+            return (state.listener, state.consumer, Array(state.waiters.values))
+        }
+        listener?.stop()
+        consumer?.cancel()
+        waiters.forEach { $0.continuation.resume(returning: false) }
+    }
+
+    private func resume(_ id: Int, with value: Bool) {
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: value)
+    }
+
+    private func startIfNeeded() -> PostgresListener? {
+        state.withLock { state -> PostgresListener? in
+            guard !state.stopped else { return nil }
+            if let listener = state.listener { return listener }
+            let listener = PostgresListener(connectionString: connectionString, logger: logger)
+            let events = listener.events()
+            state.listener = listener
+            state.consumer = Task { [weak self] in
+                for await event in events { self?.deliver(event) }
+            }
+            return listener
+        }
+    }
+
+    private func deliver(_ event: PostgresListener.Event) {
+        let woken = state.withLock { state -> [Waiter] in
+            let matches: (Waiter) -> Bool
+            switch event {
+            case .reconnected:
+                state.reconnects += 1
+                matches = { _ in true }
+            case .notification(let channel, _):
+                state.generations[channel, default: 0] += 1
+                matches = { $0.channel == channel }
+            }
+            let ids = state.waiters.filter { matches($0.value) }.map(\.key)
+            return ids.compactMap { state.waiters.removeValue(forKey: $0) }
+        }
+        woken.forEach { $0.continuation.resume(returning: true) }
+    }
+}

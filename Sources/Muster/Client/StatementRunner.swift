@@ -1,0 +1,70 @@
+import Logging
+internal import MusterPostgres
+
+/// A named, schema-qualified SQL statement, prepared once per connection.
+struct Statement: Sendable {
+    /// The prepared-statement name; unique per statement text.
+    let name: String
+    let sql: String
+}
+
+/// Whether a statement may be repeated after a lost connection.
+struct RetryPolicy: Sendable {
+    fileprivate let retriesOnConnectionLoss: Bool
+    /// Safe to repeat: fenced acks and extensions, dedup-keyed sends, idempotent updates.
+    static let idempotent = RetryPolicy(retriesOnConnectionLoss: true)
+    /// Not safe to repeat (a read would lease more messages).
+    static let once = RetryPolicy(retriesOnConnectionLoss: false)
+}
+
+extension MusterClient {
+    /// Runs `statement` on a pooled connection: the one path every Muster statement takes.
+    ///
+    /// Errors are translated into `MusterError`. With `.idempotent`, a statement whose
+    /// connection died (the outcome unknown) runs once more on a fresh connection; the pool
+    /// has already discarded the dead one.
+    func run(
+        _ statement: Statement,
+        _ parameters: [(any PostgresEncodable)?],
+        retry: RetryPolicy
+    ) async throws -> PostgresRows {
+        try await withRetry(retry) {
+            try await pool.withConnection { connection in
+                try await connection.execute(prepared: statement.name, statement.sql, parameters)
+            }
+        }
+    }
+
+    /// Runs `statement` on a caller's transaction connection (no retry: the transaction is
+    /// gone with its connection, and the caller decides).
+    func run(
+        _ statement: Statement,
+        _ parameters: [(any PostgresEncodable)?],
+        on connection: PostgresConnection
+    ) async throws -> PostgresRows {
+        try await translatingErrors {
+            try await connection.execute(prepared: statement.name, statement.sql, parameters)
+        }
+    }
+
+    /// The one retry helper: runs `operation`, and once more when it failed because its
+    /// connection was lost and the policy allows a repeat.
+    func withRetry<T>(_ policy: RetryPolicy, _ operation: () async throws -> T) async throws -> T {
+        do {
+            return try await translatingErrors(operation)
+        } catch let error as MusterError where error.code == .connectionLost && policy.retriesOnConnectionLoss {
+            logger.info("connection lost; retrying an idempotent statement once", metadata: ["error": "\(error)"])
+            return try await translatingErrors(operation)
+        }
+    }
+
+    /// Translates PostgreSQL-layer errors, including Muster's own SQLSTATEs raised by the
+    /// schema's functions, into `MusterError`.
+    func translatingErrors<T>(_ operation: () async throws -> T) async throws -> T {
+        do {
+            return try await operation()
+        } catch let error as PostgresError {
+            throw MusterError(error, schema: schema)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+public import Foundation
+
+/// A message payload (or header set): JSON text, validated when created.
+///
+/// Kept as text end to end, so the queue never decodes and re-encodes what it only carries.
+public struct JSONPayload: Sendable, Hashable, CustomStringConvertible {
+    /// The JSON text.
+    public let text: String
+
+    /// Validates `json`; throws `MusterError.invalidArgument` when it is not JSON.
+    public init(json: String) throws {
+        guard let data = json.data(using: .utf8),
+              (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
+        else {
+            throw MusterError(.invalidArgument, "payload is not valid JSON (\(json.utf8.count) bytes)")
+        }
+        self.text = json
+    }
+
+    /// Encodes `value` with `JSONEncoder`.
+    public init<T: Encodable>(encoding value: T, encoder: JSONEncoder = JSONEncoder()) throws {
+        do {
+            self.text = String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw MusterError(.invalidArgument, "payload of type \(T.self) does not encode as JSON")
+        }
+    }
+
+    /// Text the server produced (already valid jsonb).
+    init(trusted text: String) { self.text = text }
+
+    /// `{}`.
+    public static let emptyObject = JSONPayload(trusted: "{}")
+
+    /// Decodes the payload; throws `invalidArgument` naming the type when it does not fit.
+    public func decode<T: Decodable>(as type: T.Type = T.self, decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        do {
+            return try decoder.decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw MusterError(.invalidArgument, "payload does not decode as \(T.self)")
+        }
+    }
+
+    /// The size the queue's payload limit is checked against.
+    public var byteCount: Int { text.utf8.count }
+
+    /// Deliberately not the content: payloads may hold private data.
+    public var description: String { "JSONPayload(\(byteCount) bytes)" }
+}

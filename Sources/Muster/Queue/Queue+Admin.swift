@@ -1,0 +1,101 @@
+internal import MusterPostgres
+
+/// A queue's counts at one moment.
+public struct QueueMetrics: Sendable, Hashable, Codable {
+    public var queue: String
+    /// Visible now, waiting for a reader.
+    public var ready: Int
+    /// Waiting for their delay or retry backoff to pass.
+    public var delayed: Int
+    /// Held by a reader.
+    public var leased: Int
+    /// Held, but past the lease deadline: the next read takes them back.
+    public var expiredLeases: Int
+    public var archived: Int
+    public var dead: Int
+    /// Age of the oldest ready message, in seconds (0 when none).
+    public var oldestReadyAgeSeconds: Double
+}
+
+extension MusterClient {
+    /// Creates a queue. Returns false (and changes nothing) when it already exists.
+    /// Throws `invalidArgument` for bad settings.
+    @discardableResult
+    public func createQueue(_ name: QueueName, settings: QueueSettings = QueueSettings()) async throws -> Bool {
+        try settings.validate()
+        let rows = try await run(queueSQL.createQueue, [name.rawValue] + Self.settingsParameters(settings), retry: .idempotent)
+        return !rows.rows.isEmpty
+    }
+
+    /// Replaces a queue's settings. Throws `unknownQueue` when there is no such queue.
+    public func updateQueue(_ name: QueueName, settings: QueueSettings) async throws {
+        try settings.validate()
+        let rows = try await run(queueSQL.updateQueue, [name.rawValue] + Self.settingsParameters(settings), retry: .idempotent)
+        if rows.rows.isEmpty { throw MusterError.unknownQueue(name) }
+    }
+
+    /// A queue's settings. Throws `unknownQueue`.
+    public func settings(of name: QueueName) async throws -> QueueSettings {
+        let rows = try await run(queueSQL.queueSettings, [name.rawValue], retry: .idempotent)
+        guard let row = rows.rows.first else { throw MusterError.unknownQueue(name) }
+        return try Self.settings(from: row, offset: 0)
+    }
+
+    /// Every queue with its settings, by name.
+    public func queues() async throws -> [(name: QueueName, settings: QueueSettings)] {
+        try await run(queueSQL.listQueues, [], retry: .idempotent).rows.map { row in
+            (try QueueName(try row.decode(0, as: String.self)), try Self.settings(from: row, offset: 1))
+        }
+    }
+
+    /// Counts per queue (all queues when `queue` is nil).
+    public func metrics(for queue: QueueName? = nil) async throws -> [QueueMetrics] {
+        try await run(queueSQL.metrics, [queue?.rawValue], retry: .idempotent).rows.map { row in
+            QueueMetrics(
+                queue: try row.decode(0), ready: try row.decode(1), delayed: try row.decode(2),
+                leased: try row.decode(3), expiredLeases: try row.decode(4), archived: try row.decode(5),
+                dead: try row.decode(6), oldestReadyAgeSeconds: try row.decodeIfPresent(7) ?? 0
+            )
+        }
+    }
+
+    /// Deletes a queue that holds no messages. Throws `unknownQueue`, or `database` when
+    /// messages still reference it (purge first).
+    public func deleteQueue(_ name: QueueName) async throws {
+        let rows = try await run(queueSQL.deleteQueue, [name.rawValue], retry: .idempotent)
+        if rows.rows.isEmpty { throw MusterError.unknownQueue(name) }
+    }
+
+    private static func settingsParameters(_ settings: QueueSettings) -> [(any PostgresEncodable)?] {
+        [
+            settings.visibilityTimeout, settings.maxAttempts, settings.retryBackoffBase, settings.retryBackoffMax,
+            settings.retention, settings.dedupWindow, settings.maxPayloadBytes, settings.archiveOnAck, settings.paused,
+        ]
+    }
+
+    private static func settings(from row: PostgresRow, offset: Int) throws -> QueueSettings {
+        func seconds(_ column: Int) throws -> Duration { .milliseconds(Int64((try row.decode(offset + column, as: Double.self) * 1000).rounded())) }
+        return QueueSettings(
+            visibilityTimeout: try seconds(0), maxAttempts: try row.decode(offset + 1),
+            retryBackoffBase: try seconds(2), retryBackoffMax: try seconds(3),
+            retention: try seconds(4), dedupWindow: try seconds(5),
+            maxPayloadBytes: try row.decode(offset + 6), archiveOnAck: try row.decode(offset + 7),
+            paused: try row.decode(offset + 8)
+        )
+    }
+}
+
+extension Queue {
+    /// Deletes every message waiting in the queue (ready and delayed; leased ones are left to
+    /// their holders). Returns how many were deleted.
+    @discardableResult
+    public func purge() async throws -> Int {
+        try await client.run(sql.purgeQueue, [name.rawValue], retry: .idempotent).single().decode(0)
+    }
+
+    /// This queue's counts.
+    public func metrics() async throws -> QueueMetrics {
+        guard let metrics = try await client.metrics(for: name).first else { throw MusterError.unknownQueue(name) }
+        return metrics
+    }
+}

@@ -1,0 +1,55 @@
+public import Foundation
+internal import MusterPostgres
+
+/// A message that left the queue for good: poisoned, failed past its attempts, or moved
+/// explicitly. Its execution id is a column, so the execution can be marked failed.
+public struct DeadLetter: Sendable {
+    public var id: Int64
+    public var queue: String
+    public var payload: JSONPayload
+    public var headers: [String: String]
+    public var task: String?
+    public var executionID: UUID?
+    public var priority: Int16
+    public var dedupKey: String
+    public var enqueuedAt: Date
+    /// Deliveries made; `readCount - errorCount` of them died without recording an error.
+    public var readCount: Int32
+    public var errorCount: Int32
+    /// The last recorded error; nil means the deliveries died without recording one (crashes).
+    public var lastError: String?
+    /// `max_attempts`, `non_retryable`, `explicit`, …
+    public var reason: String
+    public var deadAt: Date
+}
+
+extension Queue {
+    /// The newest dead letters first (at most `limit`), or the one with `id`.
+    public func deadLetters(id: Int64? = nil, limit: Int = 100) async throws -> [DeadLetter] {
+        guard (1...10_000).contains(limit) else { throw MusterError(.invalidArgument, "limit must be between 1 and 10000") }
+        return try await client.run(sql.listDeadLetters, [name.rawValue, id, limit], retry: .idempotent).rows.map { row in
+            DeadLetter(
+                id: try row.decode(0), queue: try row.decode(1), payload: JSONPayload(trusted: try row.decode(2)),
+                headers: try row.decodeIfPresent(3, as: String.self).map { try JSONPayload(trusted: $0).decode(as: [String: String].self) } ?? [:],
+                task: try row.decodeIfPresent(4), executionID: try row.decodeIfPresent(5), priority: try row.decode(6),
+                dedupKey: try row.decode(7), enqueuedAt: try row.decode(8), readCount: try row.decode(9),
+                errorCount: try row.decode(10), lastError: try row.decodeIfPresent(11), reason: try row.decode(12),
+                deadAt: try row.decode(13)
+            )
+        }
+    }
+
+    /// Puts dead letters back as fresh ready messages (read count 0), keeping payload,
+    /// headers, task, execution and dedup key. `ids` nil means all of this queue's.
+    /// Returns the requeued messages' ids.
+    @discardableResult
+    public func requeueDeadLetters(ids: [Int64]? = nil) async throws -> [Int64] {
+        try await client.run(sql.requeueDeadLetters, [name.rawValue, ids], retry: .idempotent).rows.map { try $0.decode(0) }
+    }
+
+    /// Deletes dead letters older than `olderThan` (all when nil). Returns how many.
+    @discardableResult
+    public func purgeDeadLetters(olderThan: Duration? = nil) async throws -> Int {
+        try await client.run(sql.purgeDeadLetters, [name.rawValue, olderThan], retry: .idempotent).single().decode(0)
+    }
+}

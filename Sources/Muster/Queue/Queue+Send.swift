@@ -1,0 +1,73 @@
+import Foundation
+internal import MusterPostgres
+
+extension Queue {
+    /// Sends one message; see `send(_:)` for the batch form and the guarantees.
+    @discardableResult
+    public func send(_ message: OutgoingMessage) async throws -> SendResult {
+        try await send([message])[0]
+    }
+
+    /// Sends messages in one statement and one round trip, returning one result per message
+    /// in order. A message without a dedup key gets a generated one, which makes the send safe
+    /// to retry after an ambiguous commit: it is retried once on a fresh connection and
+    /// enqueues once. A duplicate key returns the existing message's id.
+    ///
+    /// Throws `unknownQueue`, `payloadTooLarge` (naming size and limit) or `invalidArgument`;
+    /// nothing is written then.
+    @discardableResult
+    public func send(_ messages: [OutgoingMessage]) async throws -> [SendResult] {
+        guard !messages.isEmpty else { return [] }
+        let parameters = try sendParameters(messages)
+        let rows = try await client.run(sql.send, parameters, retry: .idempotent)
+        return try Self.sendResults(rows, count: messages.count)
+    }
+
+    /// Sends inside the caller's transaction: the messages exist only if it commits.
+    @discardableResult
+    public func send(_ messages: [OutgoingMessage], in transaction: Transaction) async throws -> [SendResult] {
+        guard !messages.isEmpty else { return [] }
+        let parameters = try sendParameters(messages)
+        let rows = try await client.run(sql.send, parameters, on: transaction.connection)
+        return try Self.sendResults(rows, count: messages.count)
+    }
+
+    /// Sends one message inside the caller's transaction.
+    @discardableResult
+    public func send(_ message: OutgoingMessage, in transaction: Transaction) async throws -> SendResult {
+        try await send([message], in: transaction)[0]
+    }
+
+    private func sendParameters(_ messages: [OutgoingMessage]) throws -> [(any PostgresEncodable)?] {
+        guard messages.count <= 100_000 else {
+            throw MusterError(.invalidArgument, "a batch holds at most 100000 messages (got \(messages.count))")
+        }
+        for message in messages { try message.validate() }
+        let headers = try messages.map { message -> PostgresJSON? in
+            message.headers.isEmpty ? nil : PostgresJSON(text: try JSONPayload(encoding: message.headers).text)
+        }
+        return [
+            name.rawValue,
+            messages.map { PostgresJSON(text: $0.payload.text) },
+            messages.map { $0.dedupKey ?? UUID().uuidString.lowercased() },
+            headers,
+            messages.map(\.task),
+            messages.map(\.executionID),
+            messages.map(\.priority),
+            messages.map(\.delay),
+        ]
+    }
+
+    private static func sendResults(_ rows: PostgresRows, count: Int) throws -> [SendResult] {
+        var results = [SendResult?](repeating: nil, count: count)
+        for row in rows.rows {
+            let ordinal = try row.decode(0, as: Int.self)
+            guard (1...count).contains(ordinal) else { continue }
+            results[ordinal - 1] = SendResult(id: try row.decode(1), duplicate: try row.decode(2))
+        }
+        return try results.map { result in
+            guard let result else { throw MusterError(.database, "send returned fewer rows than messages") }
+            return result
+        }
+    }
+}

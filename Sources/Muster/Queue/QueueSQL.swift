@@ -1,0 +1,89 @@
+/// Every statement the queue issues, schema-qualified once per client. The logic lives in
+/// the schema's functions (migrations/0002_queue.sql), so a producer in any language, the
+/// Swift client and the benchmark's pgbench scripts run the same SQL.
+struct QueueSQL: Sendable {
+    let send: Statement
+    let read: Statement
+    let ack: Statement
+    let archive: Statement
+    let extend: Statement
+    let release: Statement
+    let deadLetter: Statement
+    let createQueue: Statement
+    let updateQueue: Statement
+    let queueSettings: Statement
+    let listQueues: Statement
+    let deleteQueue: Statement
+    let metrics: Statement
+    let purgeQueue: Statement
+    let listDeadLetters: Statement
+    let requeueDeadLetters: Statement
+    let purgeDeadLetters: Statement
+
+    init(schema: SchemaName) {
+        let s = schema.quoted
+        func statement(_ name: String, _ sql: String) -> Statement {
+            Statement(name: "muster_\(schema.name)_queue_\(name)", sql: sql)
+        }
+        send = statement("send", """
+            SELECT ord, id, duplicate
+            FROM \(s).send($1, $2::jsonb[], $3::text[], $4::jsonb[], $5::text[], $6::uuid[], $7::smallint[], $8::interval[])
+            """)
+        read = statement("read", """
+            SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
+                   lease_expires_at, error_ct, last_error
+            FROM \(s).read($1, $2, $3::interval, $4)
+            """)
+        ack = statement("ack", "SELECT id, acked FROM \(s).ack($1, $2::bigint[], $3::int[])")
+        archive = statement("archive", "SELECT id, archived FROM \(s).archive($1, $2::bigint[], $3::int[])")
+        extend = statement("extend", "SELECT id, extended FROM \(s).extend($1, $2::bigint[], $3::int[], $4::interval)")
+        release = statement("release", """
+            SELECT id, released FROM \(s).release($1, $2::bigint[], $3::int[], $4::interval[], $5::text[])
+            """)
+        deadLetter = statement("dead_letter", """
+            SELECT id, moved FROM \(s).dead_letter($1, $2::bigint[], $3::int[], $4::text[], $5::text[])
+            """)
+        let settingsColumns = """
+            extract(epoch FROM visibility_timeout)::float8, max_attempts,
+            extract(epoch FROM retry_backoff_base)::float8, extract(epoch FROM retry_backoff_max)::float8,
+            extract(epoch FROM retention)::float8, extract(epoch FROM dedup_window)::float8,
+            max_payload_bytes, archive_on_ack, paused
+            """
+        createQueue = statement("create", """
+            INSERT INTO \(s).queues (name, visibility_timeout, max_attempts, retry_backoff_base, retry_backoff_max,
+                                     retention, dedup_window, max_payload_bytes, archive_on_ack, paused)
+            VALUES ($1, $2::interval, $3, $4::interval, $5::interval, $6::interval, $7::interval, $8, $9, $10)
+            ON CONFLICT (name) DO NOTHING
+            RETURNING name
+            """)
+        updateQueue = statement("update", """
+            UPDATE \(s).queues
+            SET visibility_timeout = $2::interval, max_attempts = $3, retry_backoff_base = $4::interval,
+                retry_backoff_max = $5::interval, retention = $6::interval, dedup_window = $7::interval,
+                max_payload_bytes = $8, archive_on_ack = $9, paused = $10, updated_at = now()
+            WHERE name = $1
+            RETURNING name
+            """)
+        queueSettings = statement("settings", "SELECT \(settingsColumns) FROM \(s).queues WHERE name = $1")
+        listQueues = statement("list", "SELECT name, \(settingsColumns) FROM \(s).queues ORDER BY name")
+        deleteQueue = statement("delete", "DELETE FROM \(s).queues WHERE name = $1 RETURNING name")
+        metrics = statement("metrics", """
+            SELECT queue, ready, delayed, leased, expired_leases, archived, dead,
+                   extract(epoch FROM oldest_ready_age)::float8
+            FROM \(s).queue_metrics
+            WHERE $1::text IS NULL OR queue = $1
+            ORDER BY queue
+            """)
+        purgeQueue = statement("purge", "SELECT \(s).purge_queue($1)")
+        listDeadLetters = statement("dead_letters", """
+            SELECT id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
+                   read_ct, error_ct, last_error, reason, dead_at
+            FROM \(s).dead_letters
+            WHERE queue = $1 AND ($2::bigint IS NULL OR id = $2)
+            ORDER BY dead_at DESC, id DESC
+            LIMIT $3
+            """)
+        requeueDeadLetters = statement("requeue", "SELECT * FROM \(s).requeue_dead_letters($1, $2::bigint[])")
+        purgeDeadLetters = statement("purge_dead", "SELECT \(s).purge_dead_letters($1, $2::interval)")
+    }
+}
