@@ -174,7 +174,8 @@ import Testing
 
     @Test func longPollReturnsEmptyWhenNothingArrives() async throws {
         try await QueueFixture.with { fixture in
-            #expect(try await fixture.queue.read(waitUpTo: .milliseconds(300)).isEmpty)
+            let messages = try await fixture.queue.read(waitUpTo: .milliseconds(300))
+            #expect(messages.isEmpty)
         }
     }
 }
