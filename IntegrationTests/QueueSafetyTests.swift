@@ -8,8 +8,9 @@ import Testing
 @Suite struct QueueSafetyTests {
     @Test func concurrentSendsWithOneDedupKeyEnqueueOnce() async throws {
         try await QueueFixture.with(options: .init(maxConnections: 8)) { fixture in
-            var message = QueueFixture.payload(1)
-            message.dedupKey = "order-42"
+            var keyed = QueueFixture.payload(1)
+            keyed.dedupKey = "order-42"
+            let message = keyed
             let results = try await withThrowingTaskGroup(of: SendResult.self) { group in
                 for _ in 0..<8 { group.addTask { try await fixture.queue.send(message) } }
                 return try await group.reduce(into: []) { $0.append($1) }

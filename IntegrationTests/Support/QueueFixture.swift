@@ -21,7 +21,7 @@ struct QueueFixture {
             var options = options
             options.applicationName = "mt_\(schema.name)"
             let client = MusterClient(database: try TestDatabase.configuration(), schema: schema, options: options)
-            let name = try QueueName("jobs")
+            let name: QueueName = "jobs"
             try await client.createQueue(name, settings: settings)
             let fixture = QueueFixture(schema: schema, client: client, queue: client.queue(name), applicationName: options.applicationName)
             do {
