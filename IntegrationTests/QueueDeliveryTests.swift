@@ -1,6 +1,5 @@
 import Foundation
 import Muster
-import Synchronization
 import Testing
 @testable import MusterPostgres
 
@@ -36,7 +35,7 @@ import Testing
             for start in stride(from: 0, to: total, by: 1000) {
                 try await fixture.queue.send((start..<start + 1000).map(QueueFixture.payload))
             }
-            let seen = Mutex<[Int64: Int]>([:])
+            let seen = Locked<[Int64: Int]>([:])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 {
                     group.addTask {
@@ -51,7 +50,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            let counts = seen.withLock { $0 }
+            let counts = seen.value
             #expect(counts.count == total)
             #expect(counts.values.allSatisfy { $0 == 1 })
             #expect(try await fixture.count("messages") == 0)
