@@ -18,7 +18,10 @@ struct MusterCommand: AsyncParsableCommand {
           muster migrate --embedded
           muster migrate --status --json --embedded
         """,
-        subcommands: [MigrateCommand.self, EmbeddedCommand.self]
+        subcommands: [
+            MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
+            Release.self, DeadLettersCommand.self, EmbeddedCommand.self,
+        ]
     )
 
     static func main() async {

@@ -31,6 +31,19 @@ struct DatabaseOptions: ParsableArguments {
         return try DatabaseConfiguration(Self.resolvedURL(explicit: databaseURL) ?? "")
     }
 
+    /// Runs `body` with a client for these options, shutting it down afterwards.
+    func withClient<T>(_ body: (MusterClient) async throws -> T) async throws -> T {
+        let client = MusterClient(database: try configuration(), schema: try schemaName(), options: .init(maxConnections: 2))
+        do {
+            let value = try await body(client)
+            await client.shutdown()
+            return value
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
     /// True when neither an option nor the environment names a database.
     static var nothingConfigured: Bool {
         let environment = ProcessInfo.processInfo.environment

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Muster
+
+/// `muster dead-letters …`: inspect, requeue and purge dead letters.
+struct DeadLettersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead-letters",
+        abstract: "List, show, requeue or purge dead letters.",
+        discussion: """
+        Examples:
+          muster dead-letters list images
+          muster dead-letters requeue images 17 18
+          muster dead-letters purge images --older-than 7d
+        """,
+        subcommands: [List.self, Show.self, Requeue.self, Purge.self]
+    )
+
+    struct Printed: Encodable {
+        var id: Int64
+        var queue: String
+        var reason: String
+        var lastError: String?
+        var readCount: Int32
+        var errorCount: Int32
+        var task: String?
+        var executionID: UUID?
+        var dedupKey: String
+        var enqueuedAt: Date
+        var deadAt: Date
+        var payload: JSONValue
+        var headers: [String: String]
+
+        init(_ letter: DeadLetter) {
+            id = letter.id; queue = letter.queue; reason = letter.reason; lastError = letter.lastError
+            readCount = letter.readCount; errorCount = letter.errorCount; task = letter.task; executionID = letter.executionID
+            dedupKey = letter.dedupKey; enqueuedAt = letter.enqueuedAt; deadAt = letter.deadAt
+            payload = JSONValue(text: letter.payload.text); headers = letter.headers
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The newest dead letters of a queue.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var queue: QueueName
+        @Option(help: "At most this many.") var limit = 50
+        @Flag(help: "Machine-readable output.") var json = false
+        func run() async throws {
+            let letters = try await database.withClient { try await $0.queue(queue).deadLetters(limit: limit) }
+            if json { return try Terminal.printJSON(letters.map(Printed.init)) }
+            Terminal.printTable(
+                ["ID", "REASON", "READS", "ERRORS", "TASK", "EXECUTION", "DEAD AT", "LAST ERROR"],
+                letters.map {
+                    ["\($0.id)", $0.reason, "\($0.readCount)", "\($0.errorCount)", $0.task ?? "-",
+                     $0.executionID?.uuidString.lowercased() ?? "-", $0.deadAt.formatted(.iso8601),
+                     String(($0.lastError ?? "(no error recorded: the deliveries died)").prefix(60))]
+                }
+            )
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One dead letter, with its payload.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var queue: QueueName
+        @Argument var id: Int64
+        func run() async throws {
+            let letters = try await database.withClient { try await $0.queue(queue).deadLetters(id: id, limit: 1) }
+            guard let letter = letters.first else { throw CommandFailure(message: "no dead letter \(id) in queue \(queue)", status: 1) }
+            try Terminal.printJSON(Printed(letter))
+        }
+    }
+
+    struct Requeue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put dead letters back as fresh messages (ids, or --all).")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var queue: QueueName
+        @Argument(help: "Dead letter ids.") var ids: [Int64] = []
+        @Flag(help: "Every dead letter of the queue.") var all = false
+        func validate() throws {
+            if all == !ids.isEmpty { throw ValidationError("give dead letter ids or --all") }
+        }
+        func run() async throws {
+            let ids = all ? nil : self.ids
+            let requeued = try await database.withClient { try await $0.queue(queue).requeueDeadLetters(ids: ids) }
+            print("requeued \(requeued.count) messages")
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete dead letters (older than --older-than, or all).")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var queue: QueueName
+        @Option(name: .customLong("older-than"), help: "Only those older than this (e.g. 7d).") var olderThan: DurationArgument?
+        func run() async throws {
+            let olderThan = olderThan?.duration
+            let count = try await database.withClient { try await $0.queue(queue).purgeDeadLetters(olderThan: olderThan) }
+            print("purged \(count) dead letters")
+        }
+    }
+}

@@ -1,0 +1,17 @@
+public import ArgumentParser
+import Foundation
+public import Muster
+
+/// `--delay 10s` and friends.
+struct DurationArgument: ExpressibleByArgument {
+    let duration: Duration
+    init?(argument: String) {
+        guard let duration = try? DurationText.parse(argument) else { return nil }
+        self.duration = duration
+    }
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+extension QueueName: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(argument) }
+}
