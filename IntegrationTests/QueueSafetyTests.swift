@@ -202,3 +202,18 @@ import Testing
         await client.shutdown()
     }
 }
+
+@Suite struct QueueBatchTests {
+    @Test func aKeyRepeatedInsideOneBatchIsOneMessage() async throws {
+        try await QueueFixture.with { fixture in
+            var first = QueueFixture.payload(1)
+            first.dedupKey = "same"
+            var second = QueueFixture.payload(2)
+            second.dedupKey = "same"
+            let results = try await fixture.queue.send([first, QueueFixture.payload(3), second])
+            #expect(results[0].id == results[2].id)
+            #expect(results.map(\.duplicate) == [false, false, true])
+            #expect(try await fixture.queue.read(limit: 10).map(\.n) == [1, 3])
+        }
+    }
+}

@@ -59,11 +59,10 @@ extension MusterClient {
         }
     }
 
-    /// Deletes a queue that holds no messages. Throws `unknownQueue`, or `database` when
-    /// messages still reference it (purge first).
+    /// Deletes a queue that holds no messages, with its archive, dead letters and dedup keys.
+    /// Throws `unknownQueue`, or `invalidArgument` while it still holds messages (purge first).
     public func deleteQueue(_ name: QueueName) async throws {
-        let rows = try await run(queueSQL.deleteQueue, [name.rawValue], retry: .idempotent)
-        if rows.rows.isEmpty { throw MusterError.unknownQueue(name) }
+        _ = try await run(queueSQL.deleteQueue, [name.rawValue], retry: .idempotent)
     }
 
     private static func settingsParameters(_ settings: QueueSettings) -> [(any PostgresEncodable)?] {

@@ -66,7 +66,7 @@ struct QueueSQL: Sendable {
             """)
         queueSettings = statement("settings", "SELECT \(settingsColumns) FROM \(s).queues WHERE name = $1")
         listQueues = statement("list", "SELECT name, \(settingsColumns) FROM \(s).queues ORDER BY name")
-        deleteQueue = statement("delete", "DELETE FROM \(s).queues WHERE name = $1 RETURNING name")
+        deleteQueue = statement("delete", "SELECT \(s).delete_queue($1)")
         metrics = statement("metrics", """
             SELECT queue, ready, delayed, leased, expired_leases, archived, dead,
                    extract(epoch FROM oldest_ready_age)::float8
