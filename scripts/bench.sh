@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmarks Muster beside the raw-SQL limit: pgbench (-M prepared) running the same
+# statements on the same server in the same run. Writes the section into docs/benchmarks.md.
+#   scripts/bench.sh queue [--runs 3] [--seconds 8] [--database-url URL]
+# Without --database-url it starts a throwaway cluster with durable settings (fsync and
+# synchronous_commit on) and removes it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suite=${1:-}
+[ $# -gt 0 ] && shift
+case "$suite" in
+  queue) ;;
+  *) echo "usage: scripts/bench.sh queue [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
+esac
+
+export BENCH_RUNS=3 BENCH_SECONDS=8
+url=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) BENCH_RUNS=$2; shift 2 ;;
+    --seconds) BENCH_SECONDS=$2; shift 2 ;;
+    --database-url) url=$2; shift 2 ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+scripts/ensure-postgres.sh
+swift build -c release --product muster >&2
+export MUSTER_BINARY="$PWD/.build/release/muster"
+export BENCH_COMMAND="scripts/bench.sh $suite --runs $BENCH_RUNS --seconds $BENCH_SECONDS"
+
+if [ -n "$url" ]; then
+  BENCH_URL="$url" "scripts/bench/$suite.sh"
+else
+  scripts/with-postgres.sh --durable "scripts/bench/$suite.sh"
+fi

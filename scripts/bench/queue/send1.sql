@@ -1,0 +1,4 @@
+-- The statement Muster's Queue.send issues for one message (one-element arrays).
+SELECT ord, id, duplicate
+FROM bench.send('bench', ARRAY['{"n":1}']::jsonb[], ARRAY[gen_random_uuid()::text], ARRAY[NULL]::jsonb[],
+                ARRAY[NULL]::text[], ARRAY[NULL]::uuid[], ARRAY[0]::smallint[], ARRAY['0 microseconds']::interval[]);
