@@ -166,13 +166,13 @@ import Testing
         let held = try await [pool.acquire(), pool.acquire()]
         let error = await #expect(throws: PostgresError.self) { try await pool.acquire() }
         #expect(error?.kind == .poolTimeout)
-        await pool.release(held[0])
+        pool.release(held[0])
         let reused = try await pool.acquire()
         #expect(reused === held[0])
         let count = try await TestDatabase.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pool-size-test'")
         #expect(try count.single().decode(0, as: Int.self) == 2)
-        await pool.release(reused)
-        await pool.release(held[1])
+        pool.release(reused)
+        pool.release(held[1])
         await pool.close()
     }
 

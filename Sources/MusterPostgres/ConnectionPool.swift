@@ -1,11 +1,13 @@
 package import Logging
+import Synchronization
 
 /// A bounded pool of `PostgresConnection`s.
 ///
 /// At most `maxConnections` exist at once; a caller waits up to `acquireTimeout` for one and
 /// then gets a `poolTimeout` error. A connection that failed at the connection level is
-/// closed and replaced, never handed out again.
-package actor ConnectionPool {
+/// closed and replaced, never handed out again. Acquire and release take a lock, not an
+/// actor hop: a statement's only thread switch is the one onto its connection's thread.
+package final class ConnectionPool: Sendable {
     /// Pool settings.
     package struct Options: Sendable {
         package var maxConnections: Int
@@ -19,40 +21,45 @@ package actor ConnectionPool {
         }
     }
 
-    package nonisolated let connectionString: ConnectionString
-    package nonisolated let options: Options
+    private typealias Handout = Result<PostgresConnection, any Error>
+
+    private struct State: ~Copyable {
+        var pool: PoolState<PostgresConnection, Int>
+        /// Parked acquirers.
+        var continuations: [Int: CheckedContinuation<PostgresConnection, any Error>] = [:]
+        /// Hand-outs that arrived before their acquirer parked.
+        var early: [Int: Handout] = [:]
+        var nextWaiter = 0
+        var closed = false
+    }
+
+    package let connectionString: ConnectionString
+    package let options: Options
     private let logger: Logger
-    private var state: PoolState<PostgresConnection, Int>
-    private var continuations: [Int: CheckedContinuation<PostgresConnection, any Error>] = [:]
-    private var nextWaiter = 0
-    private var closed = false
+    private let state: Mutex<State>
 
     package init(connectionString: ConnectionString, options: Options = Options(), logger: Logger = Logger(label: "muster.pool")) {
         self.connectionString = connectionString
         self.options = options
         self.logger = logger
-        self.state = PoolState(maxSize: options.maxConnections)
+        self.state = Mutex(State(pool: PoolState(maxSize: options.maxConnections)))
     }
 
     /// Lends a connection to `body` and takes it back afterwards, also when `body` throws.
-    nonisolated(nonsending) package func withConnection<T>(
-        _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
+    nonisolated(nonsending) package func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await acquire()
         do {
             let value = try await body(connection)
-            await release(connection)
+            release(connection)
             return value
         } catch {
-            await release(connection)
+            release(connection)
             throw error
         }
     }
 
     /// Runs `body` in a transaction on a pooled connection.
-    nonisolated(nonsending) package func withTransaction<T>(
-        _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
+    nonisolated(nonsending) package func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in
             try await connection.withTransaction { try await body($0) }
         }
@@ -60,67 +67,93 @@ package actor ConnectionPool {
 
     /// Takes a connection out of the pool; the caller must `release` it.
     package func acquire() async throws -> PostgresConnection {
-        guard !closed else { throw PostgresError(kind: .clientMisuse, message: "the connection pool is closed") }
-        nextWaiter += 1
-        let waiter = nextWaiter
-        switch state.acquire(waiter) {
+        let (waiter, action) = try state.withLock { state -> (Int, PoolState<PostgresConnection, Int>.AcquireAction) in
+            guard !state.closed else { throw Self.closedError }
+            state.nextWaiter += 1
+            return (state.nextWaiter, state.pool.acquire(state.nextWaiter))
+        }
+        switch action {
         case .use(let connection):
             return connection
         case .open:
             do {
                 return try await open()
             } catch {
-                perform(state.openFailed())
+                perform(state.withLock { $0.pool.openFailed() })
                 throw error
             }
         case .wait:
-            return try await wait(waiter)
+            return try await park(waiter)
         }
     }
 
     /// Returns a connection. A broken one is closed and its slot reused.
-    package func release(_ connection: PostgresConnection) async {
-        let healthy = await !connection.isBroken && !closed
-        if !healthy { await connection.close() }
-        perform(state.release(connection, healthy: healthy))
+    package func release(_ connection: PostgresConnection) {
+        let action = state.withLock { state in
+            state.pool.release(connection, healthy: !connection.isBroken && !state.closed)
+        }
+        if connection.isBroken || state.withLock({ $0.closed }) {
+            Task { await connection.close() }
+        }
+        perform(action)
     }
 
     /// Closes idle connections and refuses new acquires; leased ones close when released.
     package func close() async {
-        closed = true
-        for connection in state.drainIdle() { await connection.close() }
-        for (_, continuation) in continuations {
-            continuation.resume(throwing: PostgresError(kind: .clientMisuse, message: "the connection pool is closed"))
+        let (idle, parked) = state.withLock { state in
+            state.closed = true
+            defer { state.continuations.removeAll() }
+            return (state.pool.drainIdle(), Array(state.continuations.values))
         }
-        continuations.removeAll()
+        parked.forEach { $0.resume(throwing: Self.closedError) }
+        for connection in idle { await connection.close() }
+    }
+
+    private static var closedError: PostgresError {
+        PostgresError(kind: .clientMisuse, message: "the connection pool is closed")
     }
 
     private func open() async throws -> PostgresConnection {
         try await PostgresConnection.connect(to: connectionString, applicationName: options.applicationName, logger: logger)
     }
 
-    private func wait(_ waiter: Int) async throws -> PostgresConnection {
+    private func park(_ waiter: Int) async throws -> PostgresConnection {
         let timeout = options.acquireTimeout
+        let size = options.maxConnections
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
-            await self?.giveUp(waiter, with: PostgresError(
-                kind: .poolTimeout,
-                message: "no connection became free within \(timeout) (pool size \(self?.options.maxConnections ?? 0))"
+            self?.giveUp(waiter, with: PostgresError(
+                kind: .poolTimeout, message: "no connection became free within \(timeout) (pool size \(size))"
             ))
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                continuations[waiter] = continuation
+                let early = state.withLock { state -> Handout? in
+                    if let handout = state.early.removeValue(forKey: waiter) { return handout }
+                    state.continuations[waiter] = continuation
+                    return nil
+                }
+                if let early { continuation.resume(with: early) }
             }
         } onCancel: {
-            Task { await self.giveUp(waiter, with: CancellationError()) }
+            self.giveUp(waiter, with: CancellationError())
         }
     }
 
+    /// Gives a parked (or about to park) acquirer its result.
+    private func deliver(_ handout: Handout, to waiter: Int) {
+        let continuation = state.withLock { state -> CheckedContinuation<PostgresConnection, any Error>? in
+            if let continuation = state.continuations.removeValue(forKey: waiter) { return continuation }
+            state.early[waiter] = handout
+            return nil
+        }
+        continuation?.resume(with: handout)
+    }
+
     private func giveUp(_ waiter: Int, with error: any Error) {
-        guard state.removeWaiter(waiter), let continuation = continuations.removeValue(forKey: waiter) else { return }
-        continuation.resume(throwing: error)
+        guard state.withLock({ $0.pool.removeWaiter(waiter) }) else { return }
+        deliver(.failure(error), to: waiter)
     }
 
     private func perform(_ action: PoolState<PostgresConnection, Int>.ReleaseAction) {
@@ -128,26 +161,16 @@ package actor ConnectionPool {
         case .none:
             break
         case .handOver(let connection, let waiter):
-            continuations.removeValue(forKey: waiter)?.resume(returning: connection)
+            deliver(.success(connection), to: waiter)
         case .openFor(let waiter):
             Task {
                 do {
-                    let connection = try await open()
-                    handOverOpened(connection, to: waiter)
+                    deliver(.success(try await open()), to: waiter)
                 } catch {
-                    perform(state.openFailed())
-                    continuations.removeValue(forKey: waiter)?.resume(throwing: error)
+                    perform(state.withLock { $0.pool.openFailed() })
+                    deliver(.failure(error), to: waiter)
                 }
             }
-        }
-    }
-
-    private func handOverOpened(_ connection: PostgresConnection, to waiter: Int) {
-        if let continuation = continuations.removeValue(forKey: waiter) {
-            continuation.resume(returning: connection)
-        } else {
-            // The waiter gave up while we were opening: keep the connection for the next one.
-            perform(state.release(connection, healthy: true))
         }
     }
 }

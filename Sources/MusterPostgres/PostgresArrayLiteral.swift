@@ -3,18 +3,25 @@ package enum PostgresArrayLiteral {
     /// Formats items (nil = NULL) as an array literal; every non-NULL item is double-quoted,
     /// with `"` and `\` escaped, so no item can change the literal's structure.
     package static func format(_ items: [String?]) -> String {
-        var text = "{"
+        // Byte-level: iterating Characters (grapheme clusters) is an order of magnitude slower,
+        // and batches of payloads pass through here on every send.
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(2 + items.reduce(0) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (position, item) in items.enumerated() {
-            if position > 0 { text += "," }
-            guard let item else { text += "NULL"; continue }
-            text += "\""
-            for character in item {
-                if character == "\"" || character == "\\" { text.append("\\") }
-                text.append(character)
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            guard let item else {
+                bytes.append(contentsOf: "NULL".utf8)
+                continue
             }
-            text += "\""
+            bytes.append(UInt8(ascii: "\""))
+            for byte in item.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(byte)
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
-        return text + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses a one-dimensional array literal into its items (nil = NULL).

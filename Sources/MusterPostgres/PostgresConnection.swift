@@ -1,6 +1,7 @@
 internal import CLibPQ
 import Foundation
 package import Logging
+import Synchronization
 
 /// One libpq connection, owned by an actor that runs on its own thread.
 ///
@@ -19,8 +20,10 @@ package actor PostgresConnection {
     /// The server this connection talks to, as `host:port` (no credentials).
     package nonisolated let endpoint: String
 
-    /// True once the connection failed at the connection level or was closed.
-    package private(set) var isBroken = false
+    /// True once the connection failed at the connection level or was closed. Readable
+    /// from anywhere without waiting for the connection's thread.
+    package nonisolated var isBroken: Bool { broken.load(ordering: .acquiring) }
+    private let broken = Atomic<Bool>(false)
 
     nonisolated package var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -53,7 +56,7 @@ package actor PostgresConnection {
         guard let connection, PQstatus(connection) == CONNECTION_OK else {
             let reason = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             if let connection { PQfinish(connection) }
-            isBroken = true
+            broken.store(true, ordering: .releasing)
             executor.shutdown()
             throw PostgresError(
                 kind: .connectFailed,
@@ -77,7 +80,7 @@ package actor PostgresConnection {
         if let handle { PQfinish(handle) }
         handle = nil
         cancelHandle = nil
-        isBroken = true
+        broken.store(true, ordering: .releasing)
         executor.shutdown()
     }
 
@@ -153,13 +156,13 @@ package actor PostgresConnection {
         default:
             if PQstatus(connection) == CONNECTION_BAD { throw connectionError(connection) }
             let error = Self.serverError(from: result)
-            if error.isConnectionLost { isBroken = true }
+            if error.isConnectionLost { broken.store(true, ordering: .releasing) }
             throw error
         }
     }
 
     private func connectionError(_ connection: OpaquePointer) -> PostgresError {
-        isBroken = true
+        broken.store(true, ordering: .releasing)
         let reason = String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines()
         logger.debug("connection lost", metadata: ["endpoint": "\(endpoint)"])
         return PostgresError(kind: .connectionLost, message: "connection to \(endpoint) lost: \(reason)")
