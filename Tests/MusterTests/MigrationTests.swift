@@ -136,3 +136,11 @@ import Testing
         #expect(QueueChannel.identifier(schema: .default, queue: "a.b-c").name == "muster_muster_a_b_c")
     }
 }
+
+@Suite struct DedupKeyTests {
+    @Test func generatedKeysAreDistinct() {
+        let keys = (0..<10_000).map { _ in DedupKeyGenerator.next() }
+        #expect(Set(keys).count == keys.count)
+        #expect(keys.allSatisfy { $0.utf8.count <= 512 })
+    }
+}

@@ -49,7 +49,7 @@ extension Queue {
         return [
             name.rawValue,
             messages.map { PostgresJSON(text: $0.payload.text) },
-            messages.map { $0.dedupKey ?? UUID().uuidString.lowercased() },
+            messages.map { $0.dedupKey ?? DedupKeyGenerator.next() },
             headers,
             messages.map(\.task),
             messages.map(\.executionID),
