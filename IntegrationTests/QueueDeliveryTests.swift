@@ -178,3 +178,18 @@ import Testing
         }
     }
 }
+
+@Suite struct InFlightViewTests {
+    @Test func inFlightViewShowsWhoHoldsALease() async throws {
+        try await QueueFixture.with(options: .init(workerID: "host-a:42:test")) { fixture in
+            try await fixture.queue.send(QueueFixture.payload(1))
+            let message = try #require(try await fixture.queue.read().first)
+            let row = try await TestDatabase.query(
+                "SELECT leased_by, read_ct, expired FROM \(fixture.schema.quoted).in_flight WHERE id = $1", [message.id]
+            ).single()
+            #expect(try row.decode(0, as: String.self) == "host-a:42:test")
+            #expect(try row.decode(1, as: Int32.self) == 1)
+            #expect(try row.decode(2, as: Bool.self) == false)
+        }
+    }
+}

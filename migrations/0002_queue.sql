@@ -583,8 +583,9 @@ $$;
 COMMENT ON FUNCTION dead_letter(text, bigint[], integer[], text[], text[]) IS 'Fenced move of a batch of leased messages to dead_letters.';
 
 -- Puts dead letters back as fresh ready messages with their original ids (so the dedup
--- ledger still points at them), read_ct and error_ct reset. ids NULL means all of the queue's.
-CREATE FUNCTION requeue_dead_letters(queue text, ids bigint[] DEFAULT NULL)
+-- ledger still points at them), read_ct and error_ct reset. Filters combine: ids, reason,
+-- task; all NULL means every dead letter of the queue.
+CREATE FUNCTION requeue_dead_letters(queue text, ids bigint[] DEFAULT NULL, reason text DEFAULT NULL, task text DEFAULT NULL)
 RETURNS TABLE (id bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
@@ -594,7 +595,10 @@ BEGIN
     RETURN QUERY
     WITH revived AS (
         DELETE FROM dead_letters AS d
-        WHERE d.queue = requeue_dead_letters.queue AND (ids IS NULL OR d.id = ANY (ids))
+        WHERE d.queue = requeue_dead_letters.queue
+          AND (requeue_dead_letters.ids IS NULL OR d.id = ANY (requeue_dead_letters.ids))
+          AND (requeue_dead_letters.reason IS NULL OR d.reason = requeue_dead_letters.reason)
+          AND (requeue_dead_letters.task IS NULL OR d.task = requeue_dead_letters.task)
         RETURNING d.*
     )
     INSERT INTO messages (id, queue, state, payload, headers, task, execution_id, priority, dedup_key, enqueued_at, visible_at)
@@ -604,7 +608,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION requeue_dead_letters(text, bigint[]) IS 'Moves dead letters (given ids, or all) back to messages as ready; returns their ids.';
+COMMENT ON FUNCTION requeue_dead_letters(text, bigint[], text, text) IS
+    'Moves dead letters back to messages as ready (filter by ids, reason, task; all NULL = every one); returns their ids.';
 
 -- Deletes the queue's waiting messages (ready and delayed). Leased ones are left to their
 -- holders, whose acks would otherwise report lost leases for work that finished.

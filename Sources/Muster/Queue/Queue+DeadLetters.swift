@@ -40,11 +40,12 @@ extension Queue {
     }
 
     /// Puts dead letters back as fresh ready messages (read count 0), keeping payload,
-    /// headers, task, execution and dedup key. `ids` nil means all of this queue's.
-    /// Returns the requeued messages' ids.
+    /// headers, task, execution, id and dedup key. The filters combine; all nil means every
+    /// dead letter of this queue. Returns the requeued messages' ids.
     @discardableResult
-    public func requeueDeadLetters(ids: [Int64]? = nil) async throws -> [Int64] {
-        try await client.run(sql.requeueDeadLetters, [name.rawValue, ids], retry: .idempotent).rows.map { try $0.decode(0) }
+    public func requeueDeadLetters(ids: [Int64]? = nil, reason: String? = nil, task: String? = nil) async throws -> [Int64] {
+        try await client.run(sql.requeueDeadLetters, [name.rawValue, ids, reason, task], retry: .idempotent)
+            .rows.map { try $0.decode(0) }
     }
 
     /// Deletes dead letters older than `olderThan` (all when nil). Returns how many.

@@ -83,7 +83,7 @@ struct QueueSQL: Sendable {
             ORDER BY dead_at DESC, id DESC
             LIMIT $3
             """)
-        requeueDeadLetters = statement("requeue", "SELECT * FROM \(s).requeue_dead_letters($1, $2::bigint[])")
+        requeueDeadLetters = statement("requeue", "SELECT * FROM \(s).requeue_dead_letters($1, $2::bigint[], $3, $4)")
         purgeDeadLetters = statement("purge_dead", "SELECT \(s).purge_dead_letters($1, $2::interval)")
     }
 }

@@ -72,17 +72,22 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     struct Requeue: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put dead letters back as fresh messages (ids, or --all).")
+        static let configuration = CommandConfiguration(
+            abstract: "Put dead letters back as fresh messages: by ids, by --reason/--task, or --all."
+        )
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
         @Argument(help: "Dead letter ids.") var ids: [Int64] = []
+        @Option(help: "Only those with this reason (e.g. max_attempts).") var reason: String?
+        @Option(help: "Only those of this task.") var task: String?
         @Flag(help: "Every dead letter of the queue.") var all = false
         func validate() throws {
-            if all == !ids.isEmpty { throw ValidationError("give dead letter ids or --all") }
+            let filtered = !ids.isEmpty || reason != nil || task != nil
+            if all == filtered { throw ValidationError("give dead letter ids, --reason/--task, or --all") }
         }
         func run() async throws {
-            let ids = all ? nil : self.ids
-            let requeued = try await database.withClient { try await $0.queue(queue).requeueDeadLetters(ids: ids) }
+            let (ids, reason, task) = (self.ids.isEmpty ? nil : self.ids, reason, task)
+            let requeued = try await database.withClient { try await $0.queue(queue).requeueDeadLetters(ids: ids, reason: reason, task: task) }
             print("requeued \(requeued.count) messages")
         }
     }
