@@ -164,8 +164,8 @@ import Testing
             try await fixture.queue.send(QueueFixture.payload(8))
             #expect(try await reader.value.map(\.n) == [8])
             let listeners = try await TestDatabase.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'muster-listener' AND query LIKE $1",
-                ["%\(fixture.schema.name)%"]
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                ["\(fixture.applicationName)-listener"]
             )
             #expect(try listeners.single().decode(0, as: Int.self) == 0)
         }

@@ -29,13 +29,19 @@ package final class PostgresListener: Sendable {
 
     private let state = Mutex(State())
     private let connectionString: ConnectionString
+    private let applicationName: String
     private let logger: Logger
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
     /// Starts the listener thread; it connects at once and keeps retrying until `stop()`.
-    package init(connectionString: ConnectionString, logger: Logger = Logger(label: "muster.listener")) {
+    package init(
+        connectionString: ConnectionString,
+        applicationName: String = "muster-listener",
+        logger: Logger = Logger(label: "muster.listener")
+    ) {
         self.connectionString = connectionString
+        self.applicationName = applicationName
         self.logger = logger
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe() failed")
@@ -143,7 +149,7 @@ package final class PostgresListener: Sendable {
     /// Connects and re-issues LISTEN for every known channel. Nil when either step failed.
     private func connectAndRelisten() -> OpaquePointer? {
         let keywords = ["connect_timeout", "fallback_application_name", "dbname"]
-        let values: [String?] = ["10", "muster-listener", connectionString.libpqText]
+        let values: [String?] = ["10", applicationName, connectionString.libpqText]
         let connection = withCStringArrays(keywords, values) { PQconnectdbParams($0, $1, 1) }
         guard let connection, PQstatus(connection) == CONNECTION_OK else {
             if let connection {

@@ -66,7 +66,12 @@ public final class MusterClient: Sendable {
             ),
             logger: logger
         )
-        self.notifications = NotificationHub(connectionString: database.connectionString, enabled: options.useListenNotify, logger: logger)
+        self.notifications = NotificationHub(
+            connectionString: database.connectionString,
+            applicationName: "\(options.applicationName)-listener",
+            enabled: options.useListenNotify,
+            logger: logger
+        )
     }
 
     /// Closes the pool and the listener. Operations after this fail.

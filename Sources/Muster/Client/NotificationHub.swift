@@ -31,14 +31,16 @@ final class NotificationHub: Sendable {
     }
 
     private let connectionString: ConnectionString
+    private let applicationName: String
     private let logger: Logger
     /// False when the client was told not to use LISTEN (e.g. behind PgBouncer in
     /// transaction mode); long polls then poll.
     let enabled: Bool
     private let state = Mutex(State())
 
-    init(connectionString: ConnectionString, enabled: Bool, logger: Logger) {
+    init(connectionString: ConnectionString, applicationName: String, enabled: Bool, logger: Logger) {
         self.connectionString = connectionString
+        self.applicationName = applicationName
         self.enabled = enabled
         self.logger = logger
     }
@@ -102,7 +104,7 @@ final class NotificationHub: Sendable {
         state.withLock { state -> PostgresListener? in
             guard !state.stopped else { return nil }
             if let listener = state.listener { return listener }
-            let listener = PostgresListener(connectionString: connectionString, logger: logger)
+            let listener = PostgresListener(connectionString: connectionString, applicationName: applicationName, logger: logger)
             let events = listener.events()
             state.listener = listener
             state.consumer = Task { [weak self] in

@@ -1,0 +1,93 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// Worker behaviour observed from inside the process: retries, the dead-letter hook,
+/// lease-lost cancellation.
+@Suite struct WorkerInProcessTests {
+    struct Input: Codable, Sendable { var n: Int }
+    struct Boom: Error, CustomStringConvertible { var attempt: Int; var description: String { "boom on attempt \(attempt)" } }
+
+    /// Runs `worker` until `done` holds, then cancels it (which also releases leases).
+    private func run(_ worker: Worker, until done: () async throws -> Bool) async throws {
+        let running = Task { try await worker.run() }
+        defer { running.cancel() }
+        try await waitUntil(timeout: .seconds(20), done)
+        running.cancel()
+        _ = await running.result
+    }
+
+    @Test func handlerThatAlwaysThrowsGetsExactlyMaxAttemptsThenADeadLetterAndOneHookCall() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxAttempts: 3, retryBackoffBase: .milliseconds(50), retryBackoffMax: .milliseconds(100))) { fixture in
+            let attempts = Locked<[Int]>([])
+            let hooks = Locked<[DeadLetterEvent]>([])
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(
+                pollInterval: .milliseconds(50), onDeadLetter: { event in hooks.withLock { $0.append(event) } }
+            ))
+            worker.register(task: "explode", as: Input.self) { _, context in
+                attempts.withLock { $0.append(context.attempt) }
+                throw Boom(attempt: context.attempt)
+            }
+            let execution = UUID()
+            let sent = try await fixture.queue.send(OutgoingMessage(
+                payload: try JSONPayload(encoding: Input(n: 1)), task: "explode", executionID: execution
+            ))
+            try await run(worker) { hooks.value.count == 1 }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(attempts.value == [1, 2, 3])
+            #expect(hooks.value.count == 1)
+            #expect(hooks.value.first?.executionID == execution)
+            #expect(hooks.value.first?.reason == "max_attempts")
+            let dead = try #require(try await fixture.queue.deadLetters(id: sent.id).first)
+            #expect(dead.lastError == "boom on attempt 3")
+            #expect(dead.executionID == execution)
+        }
+    }
+
+    @Test func undecodablePayloadAndUnknownTaskAreDeadLetteredWithClearReasons() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))) { fixture in
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            worker.register(task: "typed", as: Input.self) { _, _ in }
+            let bad = try await fixture.queue.send(OutgoingMessage(payload: try JSONPayload(json: #"{"n": "not a number"}"#), task: "typed"))
+            let unknown = try await fixture.queue.send(OutgoingMessage(payload: .emptyObject, task: "nobody-handles-this"))
+            try await run(worker) { try await fixture.count("dead_letters") == 2 }
+            let badLetter = try #require(try await fixture.queue.deadLetters(id: bad.id).first)
+            #expect(badLetter.reason == "non_retryable" && badLetter.readCount == 1)
+            let unknownLetter = try #require(try await fixture.queue.deadLetters(id: unknown.id).first)
+            #expect(unknownLetter.reason == "max_attempts")
+            #expect(unknownLetter.lastError?.contains("no handler registered for task nobody-handles-this") == true)
+        }
+    }
+
+    @Test func lostLeaseCancelsTheHandlerAndItsResultIsNeverAcked() async throws {
+        try await QueueFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(1))) { fixture in
+            let cancelled = Locked(false)
+            let started = Locked(false)
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            worker.register(task: "long", as: Input.self) { _, _ in
+                started.withLock { $0 = true }
+                do {
+                    try await Task.sleep(for: .seconds(30))
+                } catch {
+                    cancelled.withLock { $0 = true }
+                    throw error
+                }
+            }
+            let sent = try await fixture.queue.send(OutgoingMessage(payload: try JSONPayload(encoding: Input(n: 1)), task: "long"))
+            let bumped = Locked(false)
+            try await run(worker) {
+                if started.value && !bumped.value {
+                    bumped.withLock { $0 = true }
+                    // Another reader takes the message over: its read count moves on.
+                    try await TestDatabase.query("UPDATE \(fixture.schema.quoted).messages SET read_ct = read_ct + 1 WHERE id = $1", [sent.id])
+                }
+                return cancelled.value
+            }
+            #expect(cancelled.value)
+            let row = try await TestDatabase.query("SELECT read_ct, error_ct FROM \(fixture.schema.quoted).messages WHERE id = $1", [sent.id]).single()
+            #expect(try row.decode(0, as: Int.self) == 2)
+            #expect(try row.decode(1, as: Int.self) == 0)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Synchronization
+
+/// A handler ran past its time limit.
+struct TimeLimitExceeded: Error, CustomStringConvertible {
+    var limit: Duration
+    var description: String { "time limit of \(DurationText.format(limit)) exceeded" }
+}
+
+/// Runs `operation` in its own task and returns its result, or throws `TimeLimitExceeded`
+/// once `limit` passes. On timeout (or when the caller is cancelled) the operation is
+/// cancelled; one that ignores cancellation is abandoned rather than waited for, so a hung
+/// handler cannot hold the worker: its lease is settled without it.
+func withTimeLimit(_ limit: Duration?, _ operation: @escaping @Sendable () async throws -> Void) async throws {
+    let work = Task { try await operation() }
+    let outcome = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+    let finish: @Sendable (Result<Void, any Error>) -> Bool = { result in
+        guard let continuation = outcome.withLock({ state -> CheckedContinuation<Void, any Error>? in
+            defer { state = nil }
+            return state
+        }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
+    var timer: Task<Void, Never>?
+    defer { timer?.cancel() }
+    try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            outcome.withLock { $0 = continuation }
+            Task { _ = finish(await work.result) }
+            if let limit {
+                timer = Task {
+                    guard (try? await Task.sleep(for: limit)) != nil else { return }
+                    if finish(.failure(TimeLimitExceeded(limit: limit))) { work.cancel() }
+                }
+            }
+        }
+    } onCancel: {
+        work.cancel()
+        _ = finish(.failure(CancellationError()))
+    }
+}

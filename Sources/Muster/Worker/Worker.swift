@@ -1,0 +1,74 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// Consumes one queue: leases messages, runs the handler registered for each message's task,
+/// and settles the lease by the outcome. A swift-service-lifecycle `Service`.
+///
+/// Guarantees (each proven with real processes in IntegrationTests/WorkerTests):
+/// - leases are extended in one batched, fenced statement every third of the visibility
+///   timeout while handlers run, so a handler may run far longer than the timeout without
+///   being redelivered; a heartbeat that finds a lease lost cancels that handler, whose
+///   result is then never acked;
+/// - success acks (fenced); a thrown error releases the lease with exponential backoff and
+///   full jitter and records the error; at the last attempt, or for a `NonRetryableError`,
+///   the message goes to dead letters and `onDeadLetter` is called once;
+/// - a handler past `timeLimit` is cancelled (abandoned if it ignores cancellation) and the
+///   delivery counts as failed;
+/// - on graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`) it stops reading, lets
+///   running handlers finish within `drainTimeout`, and releases every other lease at once so
+///   another worker picks the messages up without waiting for their leases to expire.
+public struct Worker: Service {
+    /// A registered handler, taking the raw payload.
+    typealias Handler = @Sendable (JSONPayload, HandlerContext) async throws -> Void
+
+    public let queue: QueueName
+    public let options: WorkerOptions
+    let client: MusterClient
+    let logger: Logger
+    private(set) var handlers: [String: Handler] = [:]
+
+    public init(client: MusterClient, queue: QueueName, options: WorkerOptions = WorkerOptions(), logger: Logger? = nil) {
+        self.client = client
+        self.queue = queue
+        self.options = options
+        var logger = logger ?? client.logger
+        logger[metadataKey: "queue"] = "\(queue)"
+        self.logger = logger
+    }
+
+    /// Registers `handler` for messages whose task is `task`, decoding their payload as
+    /// `Input`. A payload that does not decode is dead-lettered at once (reason
+    /// `non_retryable`): retrying cannot fix it.
+    public mutating func register<Input: Decodable & Sendable>(
+        task: String,
+        as input: Input.Type = Input.self,
+        decoder: JSONDecoder = JSONDecoder(),
+        _ handler: @escaping @Sendable (Input, HandlerContext) async throws -> Void
+    ) {
+        let decoder = UncheckedDecoder(decoder)
+        handlers[task] = { payload, context in
+            let value: Input
+            do {
+                value = try payload.decode(as: Input.self, decoder: decoder.decoder)
+            } catch {
+                throw NonRetryableError(error)
+            }
+            try await handler(value, context)
+        }
+    }
+
+    /// Runs until graceful shutdown or cancellation; see the type's guarantees.
+    /// Throws `unknownQueue`, `invalidArgument` or `schemaOutdated` before consuming anything.
+    public func run() async throws {
+        try options.validate()
+        let runtime = try await WorkerRuntime(worker: self)
+        try await runtime.run()
+    }
+}
+
+/// `JSONDecoder` is not `Sendable`; handlers only read it, one decode at a time per call.
+private struct UncheckedDecoder: @unchecked Sendable {
+    let decoder: JSONDecoder
+    init(_ decoder: JSONDecoder) { self.decoder = decoder }
+}

@@ -1,0 +1,79 @@
+public import Foundation
+
+/// How a worker consumes one queue. Defaults suit short tasks; raise `concurrency` for I/O
+/// bound handlers and set `timeLimit` for anything that may hang.
+public struct WorkerOptions: Sendable {
+    /// Most handlers running at once.
+    public var concurrency: Int
+    /// Most messages leased by one read.
+    public var batchSize: Int
+    /// Messages leased beyond free capacity, waiting to start (0: lease only what can start).
+    /// They are heartbeated like running ones and released at once on shutdown.
+    public var prefetch: Int
+    /// Lease length; nil uses the queue's. Heartbeats extend running leases every third of it.
+    public var visibilityTimeout: Duration?
+    /// A handler running longer is cancelled and the delivery counts as failed. nil: no limit.
+    public var timeLimit: Duration?
+    /// Deliveries before dead-lettering; nil uses the queue's `max_attempts`.
+    public var maxAttempts: Int?
+    /// Delay before a retry; nil uses the queue's backoff settings.
+    public var backoff: RetryBackoff?
+    /// How long a graceful shutdown lets running handlers finish before cancelling them and
+    /// releasing their leases.
+    public var drainTimeout: Duration
+    /// How often an idle worker polls when no notification wakes it (LISTEN off or down).
+    public var pollInterval: Duration
+    /// Called once when a message is dead-lettered (e.g. to mark its execution failed).
+    public var onDeadLetter: (@Sendable (DeadLetterEvent) async -> Void)?
+
+    public init(
+        concurrency: Int = 8,
+        batchSize: Int = 10,
+        prefetch: Int = 0,
+        visibilityTimeout: Duration? = nil,
+        timeLimit: Duration? = nil,
+        maxAttempts: Int? = nil,
+        backoff: RetryBackoff? = nil,
+        drainTimeout: Duration = .seconds(30),
+        pollInterval: Duration = .seconds(1),
+        onDeadLetter: (@Sendable (DeadLetterEvent) async -> Void)? = nil
+    ) {
+        self.concurrency = concurrency
+        self.batchSize = batchSize
+        self.prefetch = prefetch
+        self.visibilityTimeout = visibilityTimeout
+        self.timeLimit = timeLimit
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.drainTimeout = drainTimeout
+        self.pollInterval = pollInterval
+        self.onDeadLetter = onDeadLetter
+    }
+
+    func validate() throws {
+        guard (1...10_000).contains(concurrency) else { throw MusterError(.invalidArgument, "concurrency must be between 1 and 10000") }
+        guard (1...1000).contains(batchSize) else { throw MusterError(.invalidArgument, "batch size must be between 1 and 1000") }
+        guard (0...1000).contains(prefetch) else { throw MusterError(.invalidArgument, "prefetch must be between 0 and 1000") }
+        if let timeLimit, timeLimit <= .zero { throw MusterError(.invalidArgument, "time limit must be positive") }
+        if let maxAttempts, !(1...1000).contains(maxAttempts) { throw MusterError(.invalidArgument, "max attempts must be between 1 and 1000") }
+        guard drainTimeout >= .zero, pollInterval > .zero else { throw MusterError(.invalidArgument, "drain timeout and poll interval must be positive") }
+    }
+}
+
+/// A message the worker moved to dead letters, for `WorkerOptions.onDeadLetter`.
+public struct DeadLetterEvent: Sendable {
+    public var messageID: Int64
+    public var task: String?
+    public var executionID: UUID?
+    /// `max_attempts`, `non_retryable` or `unknown_task`.
+    public var reason: String
+    public var error: String
+    public var attempts: Int
+}
+
+/// Wrap an error in this to skip retries: the message goes straight to dead letters.
+public struct NonRetryableError: Error, CustomStringConvertible {
+    public var underlying: any Error
+    public init(_ underlying: any Error) { self.underlying = underlying }
+    public var description: String { "\(underlying)" }
+}

@@ -1,0 +1,244 @@
+import CoreMetrics
+import Metrics
+import Foundation
+import Logging
+internal import MusterPostgres
+import ServiceLifecycle
+import Synchronization
+
+/// The running state of one `Worker`: fetch loop, heartbeat loop, handler tasks.
+final class WorkerRuntime: Sendable {
+    private let worker: Worker
+    private let queue: Queue
+    private let visibilityTimeout: Duration
+    private let maxAttempts: Int
+    private let backoff: RetryBackoff
+    private let logger: Logger
+    private let metrics: WorkerMetrics
+    private let inFlight = InFlightRegistry()
+    private let slots: RunSlots
+    private let draining = Atomic<Bool>(false)
+
+    init(worker: Worker) async throws {
+        self.worker = worker
+        self.queue = worker.client.queue(worker.queue)
+        let settings = try await worker.client.settings(of: worker.queue)
+        visibilityTimeout = worker.options.visibilityTimeout ?? settings.visibilityTimeout
+        maxAttempts = worker.options.maxAttempts ?? settings.maxAttempts
+        backoff = worker.options.backoff ?? RetryBackoff(base: settings.retryBackoffBase, max: settings.retryBackoffMax)
+        logger = worker.logger
+        metrics = WorkerMetrics(queue: worker.queue)
+        slots = RunSlots(worker.options.concurrency)
+    }
+
+    private var isDraining: Bool { draining.load(ordering: .acquiring) }
+
+    func run() async throws {
+        try await recordHeartbeat()
+        let heartbeat = Task { await heartbeatLoop() }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await fetchLoop()
+            } onGracefulShutdown: {
+                self.beginDrain()
+            }
+            await drain()
+        } onCancel: {
+            // Cancelled outright (a second signal, or the group's deadline): stop now, but
+            // still hand every lease back.
+            self.beginDrain()
+            _ = self.inFlight.cancelAll()
+        }
+        heartbeat.cancel()
+        _ = await Task { try? await worker.client.run(WorkerSQL.shared(for: worker.client).stopped, [worker.client.options.workerID], retry: .idempotent) }.value
+        logger.info("worker stopped")
+    }
+
+    private func beginDrain() {
+        guard !draining.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        logger.info("draining: no new reads; running handlers may finish")
+        slots.drain()
+        inFlight.poke()
+    }
+
+    // MARK: - Reading
+
+    private func fetchLoop() async {
+        let hub = worker.client.notifications
+        let channel = queue.notificationChannel
+        let listening = (try? await hub.listen(channel)) ?? false
+        var changes = inFlight.changed.makeAsyncIterator()
+        var failures = 0
+        while !isDraining && !Task.isCancelled {
+            let capacity = worker.options.concurrency + worker.options.prefetch - inFlight.count
+            guard capacity > 0 else {
+                _ = await changes.next()
+                continue
+            }
+            let token = hub.token(for: channel.name)
+            do {
+                let messages = try await queue.read(limit: min(worker.options.batchSize, capacity), visibilityTimeout: visibilityTimeout)
+                failures = 0
+                metrics.read.increment(by: messages.count)
+                for message in messages { start(message) }
+                if !messages.isEmpty { continue }
+            } catch {
+                failures += 1
+                let pause = RetryBackoff(base: .milliseconds(100), max: .seconds(5)).ceiling(afterAttempt: failures)
+                logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
+                try? await Task.sleep(for: pause)
+                continue
+            }
+            if listening {
+                _ = await hub.wait(for: channel.name, since: token, timeout: worker.options.pollInterval)
+            } else {
+                try? await Task.sleep(for: worker.options.pollInterval)
+            }
+        }
+    }
+
+    private func start(_ message: ReceivedMessage) {
+        inFlight.add(message.lease)
+        let task = Task { await self.deliver(message) }
+        inFlight.attach(task, to: message.id)
+    }
+
+    // MARK: - Handling
+
+    private enum Outcome {
+        case succeeded
+        case failed(String, retryable: Bool)
+        case leaseLost
+        case interrupted
+    }
+
+    private func deliver(_ message: ReceivedMessage) async {
+        defer { inFlight.remove(message.id) }
+        guard await slots.acquire() else {
+            // Prefetched but never started, and the worker is draining: hand it back now.
+            await settle(message, .interrupted)
+            return
+        }
+        defer { slots.release() }
+        let outcome = await runHandler(message)
+        // Settle outside this (possibly cancelled) task, so the write is not refused.
+        await Task { await self.settle(message, outcome) }.value
+    }
+
+    private func runHandler(_ message: ReceivedMessage) async -> Outcome {
+        var logger = self.logger
+        logger[metadataKey: "message_id"] = "\(message.id)"
+        logger[metadataKey: "task"] = "\(message.task ?? "-")"
+        if let execution = message.executionID { logger[metadataKey: "execution_id"] = "\(execution)" }
+        metrics.lag.recordInterval(since: message.enqueuedAt)
+        guard let task = message.task, let handler = worker.handlers[task] else {
+            return .failed("no handler registered for task \(message.task ?? "(none)")", retryable: true)
+        }
+        let context = HandlerContext(
+            queue: worker.queue, messageID: message.id, task: task, executionID: message.executionID,
+            attempt: Int(message.readCount), previousErrors: Int(message.errorCount), headers: message.headers,
+            leaseDeadline: message.leaseExpiresAt, logger: logger
+        )
+        let started = ContinuousClock.now
+        defer { metrics.handlerDuration.record(duration: ContinuousClock.now - started) }
+        do {
+            try await withTimeLimit(worker.options.timeLimit) { try await handler(message.payload, context) }
+            return inFlight.isLost(message.id) ? .leaseLost : .succeeded
+        } catch {
+            if inFlight.isLost(message.id) { return .leaseLost }
+            if error is CancellationError && isDraining { return .interrupted }
+            if let error = error as? NonRetryableError { return .failed("\(error)", retryable: false) }
+            return .failed(String(describing: error), retryable: true)
+        }
+    }
+
+    private func settle(_ message: ReceivedMessage, _ outcome: Outcome) async {
+        let lease = message.lease
+        do {
+            switch outcome {
+            case .succeeded:
+                let result = try await queue.ack([lease])
+                if result.allApplied { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
+            case .leaseLost:
+                leaseWasLost(message, while: "running")
+            case .interrupted:
+                try await queue.release([lease])
+                metrics.released.increment()
+            case .failed(let error, let retryable):
+                let attempt = Int(message.readCount)
+                if retryable && attempt < maxAttempts {
+                    let delay = backoff.delay(afterAttempt: attempt)
+                    let result = try await queue.release([lease], delay: delay, error: error)
+                    if result.allApplied { metrics.released.increment() } else { leaseWasLost(message, while: "releasing") }
+                    logger.info("handler failed; retrying", metadata: ["message_id": "\(message.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                } else {
+                    let reason = retryable ? "max_attempts" : "non_retryable"
+                    let result = try await queue.deadLetter([lease], reason: reason, error: error)
+                    guard result.allApplied else { return leaseWasLost(message, while: "dead-lettering") }
+                    metrics.deadLettered.increment()
+                    logger.warning("dead-lettered", metadata: ["message_id": "\(message.id)", "reason": "\(reason)", "error": "\(error)"])
+                    await worker.options.onDeadLetter?(DeadLetterEvent(
+                        messageID: message.id, task: message.task, executionID: message.executionID,
+                        reason: reason, error: error, attempts: attempt
+                    ))
+                }
+            }
+        } catch {
+            // The lease expires on its own and the message is delivered again.
+            logger.error("could not settle a lease; it will expire and be redelivered", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
+        }
+    }
+
+    private func leaseWasLost(_ message: ReceivedMessage, while step: String) {
+        metrics.leaseLost.increment()
+        logger.warning("lease_lost", metadata: ["message_id": "\(message.id)", "read_ct": "\(message.readCount)", "step": "\(step)"])
+    }
+
+    // MARK: - Heartbeats and shutdown
+
+    private func heartbeatLoop() async {
+        let interval = visibilityTimeout / 3
+        while !Task.isCancelled {
+            guard (try? await Task.sleep(for: interval)) != nil else { return }
+            let leases = inFlight.leases
+            let started = ContinuousClock.now
+            do {
+                if !leases.isEmpty {
+                    let outcome = try await queue.extend(leases, by: visibilityTimeout)
+                    if !outcome.lost.isEmpty {
+                        inFlight.markLost(outcome.lost.map(\.messageID))
+                        logger.warning("heartbeat found leases lost; cancelling their handlers", metadata: ["count": "\(outcome.lost.count)"])
+                    }
+                }
+                try await recordHeartbeat()
+                metrics.heartbeatLatency.record(duration: ContinuousClock.now - started)
+            } catch {
+                logger.warning("heartbeat failed; retrying next interval", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func recordHeartbeat() async throws {
+        let client = worker.client
+        _ = try await client.run(
+            WorkerSQL.shared(for: client).heartbeat,
+            [client.options.workerID, ProcessInfo.processInfo.hostName, Int(ProcessInfo.processInfo.processIdentifier),
+             [worker.queue.rawValue], worker.options.concurrency, inFlight.count],
+            retry: .idempotent
+        )
+    }
+
+    /// Waits for running handlers up to the drain timeout, then cancels the rest and hands
+    /// every remaining lease back at once.
+    private func drain() async {
+        beginDrain()
+        let deadline = ContinuousClock.now + worker.options.drainTimeout
+        while inFlight.count > 0 && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let leftovers = inFlight.cancelAll()
+        guard !leftovers.isEmpty else { return }
+        logger.warning("drain timeout: releasing unfinished leases", metadata: ["count": "\(leftovers.count)"])
+        _ = await Task { try? await self.queue.release(leftovers) }.value
+    }
+}
