@@ -108,4 +108,21 @@ import Testing
             #expect(kill(worker.pid, 0) == 0)
         }
     }
+
+    @Test func secondSignalStopsAtOnceAndStillReleasesTheLease() async throws {
+        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(60))) { fixture in
+            let id = try await fixture.send("sleep", seconds: 60)
+            let worker = try fixture.startWorker(["--concurrency", "1", "--drain-timeout", "60s"])
+            try await waitUntil { try await fixture.events(id).contains { $0.event == "started" } }
+            worker.kill(SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await fixture.state(id)?.state == "leased", "the first signal lets the handler run on")
+            worker.kill(SIGTERM)
+            let status = await worker.wait()
+            #expect(status == 0 || status == 1, "\(worker.output())")
+            let state = try #require(try await fixture.state(id))
+            #expect(state.state == "ready", "the lease is handed back, not left to expire in 60 s")
+            #expect(try await fixture.events(id).map(\.event) == ["started"])
+        }
+    }
 }

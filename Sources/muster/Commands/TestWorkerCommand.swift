@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import Muster
-import ServiceLifecycle
-import UnixSignals
 
 /// `muster test-worker`: a real worker process whose handler does what each message says,
 /// for crash tests. It records `started` and `finished` events per delivery in a table the
@@ -70,12 +68,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "muster.test-worker")
         logger.logLevel = .warning
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: worker)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
-        try await group.run()
+        try await runUntilSignalled([worker], logger: logger)
         await client.shutdown()
     }
 }
