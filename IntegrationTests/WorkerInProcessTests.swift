@@ -86,7 +86,9 @@ import Testing
             }
             #expect(cancelled.value)
             let row = try await TestDatabase.query("SELECT read_ct, error_ct FROM \(fixture.schema.quoted).messages WHERE id = $1", [sent.id]).single()
-            #expect(try row.decode(0, as: Int.self) == 2)
+            // Still there (never acked) and no error recorded by the lost lease. On a loaded
+            // machine the worker may already have read it again after the lease expired.
+            #expect(try row.decode(0, as: Int.self) >= 2)
             #expect(try row.decode(1, as: Int.self) == 0)
         }
     }

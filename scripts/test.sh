@@ -2,25 +2,51 @@
 # The one test command: builds, starts a throwaway PostgreSQL 15, runs every unit and
 # integration test against it, removes it, and fails when no test ran.
 #   scripts/test.sh [swift test options, e.g. --filter Migrations]
+# Without options it runs two phases on one server: everything except the load suites,
+# then the load suites alone, so their seconds of full CPU do not starve the
+# timing-sensitive tests (short leases, delays) running beside them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Suites that saturate the machine; run after the rest.
+load_suites="BarrierLoadTests"
 
 scripts/ensure-postgres.sh
 swift build --build-tests
 
-log=$(mktemp "${TMPDIR:-/tmp}/muster-test-log.XXXXXX")
-trap 'rm -f "$log"' EXIT
+logs=$(mktemp -d "${TMPDIR:-/tmp}/muster-test-logs.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
+if [ $# -gt 0 ]; then
+  printf -v quoted '%q ' "$@"
+  phases=("$quoted")
+else
+  phases=("--skip $load_suites" "--filter $load_suites")
+fi
+
+# One server for every phase: phases run inside one with-postgres.sh.
+phase_script=$logs/phases.sh
+{
+  echo 'set +e; status=0; n=0'
+  for args in "${phases[@]}"; do
+    echo "n=\$((n + 1)); swift test --skip-build $args 2>&1 | tee \"$logs/phase.\$n.log\"; [ \${PIPESTATUS[0]} -eq 0 ] || status=1"
+  done
+  echo 'exit $status'
+} > "$phase_script"
 
 set +e
-MUSTER_BINARY="$PWD/.build/debug/muster" scripts/with-postgres.sh \
-  swift test --skip-build "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+MUSTER_BINARY="$PWD/.build/debug/muster" scripts/with-postgres.sh bash "$phase_script"
+status=$?
 set -e
 
 # `swift test --filter X` exits 0 when X matches nothing: count what actually ran.
-ran=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
-failed=$(grep -E 'Test .* failed after' "$log" | grep -vc 'Test run with' || true)
-ran=${ran:-0}
+ran=0 failed=0
+for log in "$logs"/phase.*.log; do
+  [ -f "$log" ] || continue
+  n=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
+  f=$(grep -E 'Test .* failed after' "$log" | grep -vc 'Test run with' || true)
+  ran=$((ran + ${n:-0})); failed=$((failed + ${f:-0}))
+done
 if [ "$ran" -eq 0 ]; then
   echo "test.sh: no test ran" >&2
   exit 1

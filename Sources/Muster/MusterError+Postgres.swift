@@ -10,6 +10,8 @@ extension MusterError {
         case "MU001": self.init(.unknownQueue, error.message, sqlState: error.sqlState); return
         case "MU002": self.init(.payloadTooLarge, error.message, sqlState: error.sqlState); return
         case "MU003": self.init(.invalidArgument, error.message, sqlState: error.sqlState); return
+        case "MU004": self.init(.illegalTransition, error.message, sqlState: error.sqlState); return
+        case "MU005": self.init(.unknownExecution, error.message, sqlState: error.sqlState); return
         default: break
         }
         switch error.kind {

@@ -23,6 +23,8 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
             case embeddedDatabase = "embedded database"
             case unknownQueue = "unknown queue"
             case payloadTooLarge = "payload too large"
+            case illegalTransition = "illegal execution transition"
+            case unknownExecution = "unknown execution"
         }
 
         private let base: Base
@@ -59,6 +61,11 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let unknownQueue = Code(.unknownQueue)
         /// A payload exceeds the queue's `maxPayloadBytes`.
         public static let payloadTooLarge = Code(.payloadTooLarge)
+        /// An execution status change that is not allowed (e.g. out of a terminal state);
+        /// nothing was changed.
+        public static let illegalTransition = Code(.illegalTransition)
+        /// The execution (or barrier) does not exist.
+        public static let unknownExecution = Code(.unknownExecution)
 
         public var description: String { base.rawValue }
     }

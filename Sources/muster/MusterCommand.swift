@@ -20,7 +20,7 @@ struct MusterCommand: AsyncParsableCommand {
         """,
         subcommands: [
             MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
-            Release.self, DeadLettersCommand.self, EmbeddedCommand.self, BenchCommand.self, TestWorkerCommand.self,
+            Release.self, DeadLettersCommand.self, EmbeddedCommand.self, ReaperCommand.self, BenchCommand.self, TestWorkerCommand.self,
         ]
     )
 

@@ -44,6 +44,7 @@ public final class MusterClient: Sendable {
     let database: DatabaseConfiguration
     let notifications: NotificationHub
     let queueSQL: QueueSQL
+    let orchestrationSQL: OrchestrationSQL
 
     /// Creates a client. Connects lazily: the first operation opens the first connection.
     public init(
@@ -57,6 +58,7 @@ public final class MusterClient: Sendable {
         self.logger = logger
         self.database = database
         self.queueSQL = QueueSQL(schema: schema)
+        self.orchestrationSQL = OrchestrationSQL(schema: schema)
         self.pool = ConnectionPool(
             connectionString: database.connectionString,
             options: .init(

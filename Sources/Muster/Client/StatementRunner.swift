@@ -47,6 +47,18 @@ extension MusterClient {
         }
     }
 
+    /// Runs `statement` in the caller's transaction when there is one (no retry), else on a
+    /// pooled connection with `retry`.
+    func run(
+        _ statement: Statement,
+        _ parameters: [(any PostgresEncodable)?],
+        in transaction: Transaction?,
+        retry: RetryPolicy
+    ) async throws -> PostgresRows {
+        if let transaction { return try await run(statement, parameters, on: transaction.connection) }
+        return try await run(statement, parameters, retry: retry)
+    }
+
     /// The one retry helper: runs `operation`, and once more when it failed because its
     /// connection was lost and the policy allows a repeat.
     func withRetry<T>(_ policy: RetryPolicy, _ operation: () async throws -> T) async throws -> T {

@@ -12,6 +12,10 @@ public struct HandlerContext: Sendable {
     /// Errors recorded by earlier deliveries; `attempt - 1 - previousErrors` died silently.
     public var previousErrors: Int
     public var headers: [String: String]
+    /// The barrier this message is a member or the callback of (`muster-barrier` header).
+    public var barrierID: Int64?
+    /// The member key, for a barrier member (`muster-member` header).
+    public var memberKey: String?
     /// When the lease ends unless the heartbeat extends it (it does, while the handler runs).
     public var leaseDeadline: Date
     /// A logger carrying message id, task and execution id on every line.

@@ -10,11 +10,11 @@ struct TimeLimitExceeded: Error, CustomStringConvertible {
 /// once `limit` passes. On timeout (or when the caller is cancelled) the operation is
 /// cancelled; one that ignores cancellation is abandoned rather than waited for, so a hung
 /// handler cannot hold the worker: its lease is settled without it.
-func withTimeLimit(_ limit: Duration?, _ operation: @escaping @Sendable () async throws -> Void) async throws {
+func withTimeLimit<T: Sendable>(_ limit: Duration?, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let work = Task { try await operation() }
-    let outcome = Mutex<CheckedContinuation<Void, any Error>?>(nil)
-    let finish: @Sendable (Result<Void, any Error>) -> Bool = { result in
-        guard let continuation = outcome.withLock({ state -> CheckedContinuation<Void, any Error>? in
+    let outcome = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    let finish: @Sendable (Result<T, any Error>) -> Bool = { result in
+        guard let continuation = outcome.withLock({ state -> CheckedContinuation<T, any Error>? in
             defer { state = nil }
             return state
         }) else { return false }
@@ -23,8 +23,8 @@ func withTimeLimit(_ limit: Duration?, _ operation: @escaping @Sendable () async
     }
     var timer: Task<Void, Never>?
     defer { timer?.cancel() }
-    try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             outcome.withLock { $0 = continuation }
             Task { _ = finish(await work.result) }
             if let limit {

@@ -19,14 +19,14 @@ public import ServiceLifecycle
 ///   running handlers finish within `drainTimeout`, and releases every other lease at once so
 ///   another worker picks the messages up without waiting for their leases to expire.
 public struct Worker: Service {
-    /// A registered handler, taking the raw payload.
-    typealias Handler = @Sendable (JSONPayload, HandlerContext) async throws -> Void
+    /// A registered handler, taking the raw payload and saying how to settle on success.
+    typealias Handler = @Sendable (JSONPayload, HandlerContext) async throws -> Completion
 
     public let queue: QueueName
     public let options: WorkerOptions
     let client: MusterClient
     let logger: Logger
-    private(set) var handlers: [String: Handler] = [:]
+    var handlers: [String: Handler] = [:]
 
     public init(client: MusterClient, queue: QueueName, options: WorkerOptions = WorkerOptions(), logger: Logger? = nil) {
         self.client = client
@@ -48,13 +48,8 @@ public struct Worker: Service {
     ) {
         let decoder = UncheckedDecoder(decoder)
         handlers[task] = { payload, context in
-            let value: Input
-            do {
-                value = try payload.decode(as: Input.self, decoder: decoder.decoder)
-            } catch {
-                throw NonRetryableError(error)
-            }
-            try await handler(value, context)
+            try await handler(try decoder.decode(payload), context)
+            return .ack
         }
     }
 
@@ -68,7 +63,16 @@ public struct Worker: Service {
 }
 
 /// `JSONDecoder` is not `Sendable`; handlers only read it, one decode at a time per call.
-private struct UncheckedDecoder: @unchecked Sendable {
+struct UncheckedDecoder: @unchecked Sendable {
     let decoder: JSONDecoder
     init(_ decoder: JSONDecoder) { self.decoder = decoder }
+
+    /// Decodes a payload; a payload that does not fit is non-retryable.
+    func decode<T: Decodable>(_ payload: JSONPayload, as type: T.Type = T.self) throws -> T {
+        do {
+            return try payload.decode(as: T.self, decoder: decoder)
+        } catch {
+            throw NonRetryableError(error)
+        }
+    }
 }

@@ -16,12 +16,14 @@ final class WorkerRuntime: Sendable {
     private let logger: Logger
     private let metrics: WorkerMetrics
     private let inFlight = InFlightRegistry()
+    private let acks: AckBatcher
     private let slots: RunSlots
     private let draining = Atomic<Bool>(false)
 
     init(worker: Worker) async throws {
         self.worker = worker
         self.queue = worker.client.queue(worker.queue)
+        self.acks = AckBatcher(queue: queue)
         let settings = try await worker.client.settings(of: worker.queue)
         visibilityTimeout = worker.options.visibilityTimeout ?? settings.visibilityTimeout
         maxAttempts = worker.options.maxAttempts ?? settings.maxAttempts
@@ -69,9 +71,13 @@ final class WorkerRuntime: Sendable {
         let listening = (try? await hub.listen(channel)) ?? false
         var changes = inFlight.changed.makeAsyncIterator()
         var failures = 0
+        // Read in batches: with something still in flight, wait until half a batch is free
+        // rather than leasing one message per freed slot (one statement per message).
+        let room = worker.options.concurrency + worker.options.prefetch
+        let worthReading = max(1, min(worker.options.batchSize, room) / 2)
         while !isDraining && !Task.isCancelled {
-            let capacity = worker.options.concurrency + worker.options.prefetch - inFlight.count
-            guard capacity > 0 else {
+            let capacity = room - inFlight.count
+            guard capacity >= worthReading || (capacity > 0 && inFlight.count == 0) else {
                 _ = await changes.next()
                 continue
             }
@@ -106,7 +112,7 @@ final class WorkerRuntime: Sendable {
     // MARK: - Handling
 
     private enum Outcome {
-        case succeeded
+        case succeeded(Completion)
         case failed(String, retryable: Bool)
         case leaseLost
         case interrupted
@@ -119,8 +125,11 @@ final class WorkerRuntime: Sendable {
             await settle(message, .interrupted)
             return
         }
-        defer { slots.release() }
         let outcome = await runHandler(message)
+        // The handler's slot is free once it returns: settling is bookkeeping, and acks of
+        // handlers that finish meanwhile are group-committed. The message stays in flight
+        // (heartbeated, counted against read capacity) until it is settled.
+        slots.release()
         // Settle outside this (possibly cancelled) task, so the write is not refused.
         await Task { await self.settle(message, outcome) }.value
     }
@@ -137,13 +146,14 @@ final class WorkerRuntime: Sendable {
         let context = HandlerContext(
             queue: worker.queue, messageID: message.id, task: task, executionID: message.executionID,
             attempt: Int(message.readCount), previousErrors: Int(message.errorCount), headers: message.headers,
+            barrierID: message.headers["muster-barrier"].flatMap { Int64($0) }, memberKey: message.headers["muster-member"],
             leaseDeadline: message.leaseExpiresAt, logger: logger
         )
         let started = ContinuousClock.now
         defer { metrics.handlerDuration.record(duration: ContinuousClock.now - started) }
         do {
-            try await withTimeLimit(worker.options.timeLimit) { try await handler(message.payload, context) }
-            return inFlight.isLost(message.id) ? .leaseLost : .succeeded
+            let completion = try await withTimeLimit(worker.options.timeLimit) { try await handler(message.payload, context) }
+            return inFlight.isLost(message.id) ? .leaseLost : .succeeded(completion)
         } catch {
             if inFlight.isLost(message.id) { return .leaseLost }
             if error is CancellationError && isDraining { return .interrupted }
@@ -156,9 +166,8 @@ final class WorkerRuntime: Sendable {
         let lease = message.lease
         do {
             switch outcome {
-            case .succeeded:
-                let result = try await queue.ack([lease])
-                if result.allApplied { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
+            case .succeeded(let completion):
+                if try await complete(message, completion) { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
             case .leaseLost:
                 leaseWasLost(message, while: "running")
             case .interrupted:
@@ -186,6 +195,26 @@ final class WorkerRuntime: Sendable {
         } catch {
             // The lease expires on its own and the message is delivered again.
             logger.error("could not settle a lease; it will expire and be redelivered", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Settles a success; returns false when the lease was lost.
+    private func complete(_ message: ReceivedMessage, _ completion: Completion) async throws -> Bool {
+        switch completion {
+        case .ack:
+            return try await acks.ack(message.lease)
+        case .member(let barrierID, let key, let result):
+            let outcome = try await worker.client.barriers.complete(
+                queue: worker.queue, lease: message.lease, barrierID: barrierID, memberKey: key, result: result
+            )
+            if outcome.fired {
+                logger.info("last member completed; callback enqueued", metadata: [
+                    "barrier_id": "\(barrierID)", "callback_message_id": "\(outcome.callbackMessageID ?? 0)",
+                ])
+            }
+            return outcome.applied
+        case .finalize(let barrierID, _):
+            return try await worker.client.barriers.finalize(queue: worker.queue, lease: message.lease, barrierID: barrierID).acked
         }
     }
 

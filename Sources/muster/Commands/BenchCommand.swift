@@ -14,6 +14,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
         case send1, send100, read1ack, read10ack
+        /// A no-op Worker drains the queue; prints jobs/s.
+        case drain
+        /// Single sends at `--rate` per second to a no-op Worker; prints p50 and p99 ms.
+        case latency
 
         /// Jobs one iteration completes.
         var jobsPerIteration: Int {
@@ -21,6 +25,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .send1, .read1ack: return 1
             case .send100: return 100
             case .read10ack: return 10
+            case .drain, .latency: return 1
             }
         }
     }
@@ -30,8 +35,88 @@ struct BenchCommand: AsyncParsableCommand {
     @Option var queue: QueueName = "bench"
     @Option var clients = 1
     @Option var seconds = 8.0
+    @Option(help: "drain/latency: worker concurrency.") var concurrency = 16
+    @Option(help: "latency: sends per second.") var rate = 50.0
+    @Option(help: "latency: false polls every --poll-interval instead of LISTEN.") var listen = true
+    @Option(name: .customLong("poll-interval")) var pollInterval: DurationArgument?
 
     func run() async throws {
+        switch workload {
+        case .drain: return try await drain()
+        case .latency: return try await latency()
+        default: return try await statements()
+        }
+    }
+
+    /// Runs a no-op worker until the queue is empty; prints jobs/s.
+    private func drain() async throws {
+        let client = MusterClient(
+            database: try database.configuration(), schema: try database.schemaName(),
+            options: .init(maxConnections: concurrency + 2, applicationName: "muster-bench")
+        )
+        let queue = client.queue(queue)
+        var worker = Worker(client: client, queue: queue.name, options: WorkerOptions(
+            concurrency: concurrency, batchSize: 10, prefetch: max(0, 10 - concurrency), pollInterval: .milliseconds(50)
+        ))
+        let handled = JobCounter()
+        worker.register(task: "noop", as: JSONValue.self) { _, _ in handled.count.add(1, ordering: .relaxed) }
+        let started = ContinuousClock.now
+        let running = Task { try await worker.run() }
+        // Other processes may share the queue: done when it is empty. The table is only
+        // probed once this process's handlers stall, so the probes don't compete with the run.
+        var seen = -1
+        while true {
+            let now = handled.count.load(ordering: .relaxed)
+            if now == seen, try await queue.metrics().ready + queue.metrics().leased == 0 { break }
+            seen = now
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let elapsed = ContinuousClock.now - started
+        running.cancel()
+        _ = await running.result
+        await client.shutdown()
+        print(String(format: "%.1f", Double(handled.count.load(ordering: .relaxed)) / Self.seconds(elapsed)))
+    }
+
+    /// Sends one message every 1/rate s for `seconds`; a no-op worker records how long each
+    /// waited from just before its send to its handler starting. Prints "p50 p99" in ms.
+    private func latency() async throws {
+        let client = MusterClient(
+            database: try database.configuration(), schema: try database.schemaName(),
+            options: .init(maxConnections: 6, useListenNotify: listen, applicationName: "muster-bench")
+        )
+        let queue = client.queue(queue)
+        let samples = LatencySamples()
+        var worker = Worker(client: client, queue: queue.name, options: WorkerOptions(
+            concurrency: 4, pollInterval: pollInterval?.duration ?? .milliseconds(100)
+        ))
+        worker.register(task: "stamp", as: Stamp.self) { stamp, _ in
+            samples.add(Date().timeIntervalSince1970 - stamp.sentAt)
+        }
+        let running = Task { try await worker.run() }
+        try await Task.sleep(for: .milliseconds(500))
+        let count = Int(rate * seconds)
+        for _ in 0..<count {
+            let stamp = Stamp(sentAt: Date().timeIntervalSince1970)
+            try await queue.send(OutgoingMessage(payload: try JSONPayload(encoding: stamp), task: "stamp"))
+            try await Task.sleep(for: .milliseconds(Int64(1000 / rate)))
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while samples.count < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        running.cancel()
+        _ = await running.result
+        await client.shutdown()
+        let (p50, p99) = samples.percentiles()
+        print(String(format: "%.2f %.2f", p50 * 1000, p99 * 1000))
+    }
+
+    private struct Stamp: Codable, Sendable { var sentAt: Double }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private func statements() async throws {
         let client = MusterClient(
             database: try database.configuration(), schema: try database.schemaName(),
             options: .init(maxConnections: clients, applicationName: "muster-bench")
@@ -51,6 +136,8 @@ struct BenchCommand: AsyncParsableCommand {
                             try await queue.send(OutgoingMessage(payload: payload))
                         case .send100:
                             try await queue.send(Array(repeating: OutgoingMessage(payload: payload), count: 100))
+                        case .drain, .latency:
+                            return
                         case .read1ack, .read10ack:
                             let messages = try await queue.read(limit: workload.jobsPerIteration)
                             guard !messages.isEmpty else { throw CommandFailure(message: "bench queue ran dry", status: 1) }
@@ -74,4 +161,17 @@ struct BenchCommand: AsyncParsableCommand {
 /// Jobs completed by all benchmark clients.
 private final class JobCounter: Sendable {
     let count = Atomic<Int>(0)
+}
+
+/// Latency samples from handler tasks.
+private final class LatencySamples: Sendable {
+    private let values = Mutex<[Double]>([])
+    var count: Int { values.withLock { $0.count } }
+    func add(_ value: Double) { values.withLock { $0.append(value) } }
+    func percentiles() -> (Double, Double) {
+        let sorted = values.withLock { $0.sorted() }
+        guard !sorted.isEmpty else { return (0, 0) }
+        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.down)))] }
+        return (at(0.5), at(0.99))
+    }
 }

@@ -8,7 +8,12 @@ import Muster
 /// test created (`message_id bigint, read_ct int, pid int, event text, at timestamptz`).
 ///
 /// Payload: `{"action": "succeed" | "sleep" | "throw" | "crash" | "hang", "seconds": 5,
-/// "until_attempt": 1}`; with `until_attempt`, later deliveries just succeed.
+/// "until_attempt": 1}`; with `until_attempt`, later deliveries just succeed. Task `test`
+/// runs as a plain handler, task `member` as a barrier member (its result is
+/// `{"pid": …}`).
+///
+/// `--complete-then-crash` instead leases one message, runs its barrier completion inside a
+/// transaction and SIGKILLs the process before the commit.
 struct TestWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "test-worker", abstract: "A worker for crash tests.", shouldDisplay: false)
 
@@ -19,6 +24,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("time-limit")) var timeLimit: DurationArgument?
     @Option(name: .customLong("drain-timeout")) var drainTimeout: DurationArgument?
     @Option(name: .customLong("record-table")) var recordTable: String
+    @Flag(name: .customLong("complete-then-crash")) var completeThenCrash = false
 
     struct Instruction: Decodable, Sendable {
         var action: String
@@ -39,6 +45,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
             database: try database.configuration(), schema: schema,
             options: .init(maxConnections: concurrency + 2, applicationName: "muster-test-worker-\(getpid())")
         )
+        if completeThenCrash { try await crashMidCompletion(client: client, schema: schema) }
         let record = "INSERT INTO \(schema.quoted).\"\(recordTable)\" (message_id, read_ct, pid, event) VALUES ($1::bigint, $2::int, $3::int, $4)"
         var worker = Worker(
             client: client, queue: queue,
@@ -47,7 +54,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
                 drainTimeout: drainTimeout?.duration ?? .seconds(30), pollInterval: .milliseconds(200)
             )
         )
-        worker.register(task: "test", as: Instruction.self) { instruction, context in
+        let behave: @Sendable (Instruction, HandlerContext) async throws -> Void = { instruction, context in
             let note: @Sendable (String) async throws -> Void = { event in
                 _ = try await client.withTransaction { tx in
                     try await tx.execute(record, ["\(context.messageID)", "\(context.attempt)", "\(getpid())", event])
@@ -66,9 +73,35 @@ struct TestWorkerCommand: AsyncParsableCommand {
             }
             try await note("finished")
         }
+        worker.register(task: "test", as: Instruction.self, behave)
+        worker.registerMember(task: "member", as: Instruction.self) { instruction, context in
+            try await behave(instruction, context)
+            return ["pid": Int(getpid())]
+        }
         var logger = Logger(label: "muster.test-worker")
         logger.logLevel = .warning
         try await runUntilSignalled([worker], logger: logger)
         await client.shutdown()
+    }
+
+    /// Leases one barrier member and records its completion in a transaction that never
+    /// commits: the process SIGKILLs itself first, as a crash at the worst moment would.
+    private func crashMidCompletion(client: MusterClient, schema: SchemaName) async throws -> Never {
+        var messages: [ReceivedMessage] = []
+        while messages.isEmpty {
+            messages = try await client.queue(queue).read(limit: 1, visibilityTimeout: .seconds(1))
+        }
+        let message = messages[0]
+        guard let barrier = message.headers["muster-barrier"], let member = message.headers["muster-member"] else {
+            throw CommandFailure(message: "message \(message.id) is not a barrier member", status: 1)
+        }
+        _ = try await client.withTransaction { tx in
+            try await tx.execute(
+                "SELECT * FROM \(schema.quoted).complete_member($1, $2::bigint, $3::int, $4::bigint, $5, true, '{}', NULL)",
+                [queue.rawValue, "\(message.id)", "\(message.readCount)", barrier, member]
+            )
+            kill(getpid(), SIGKILL)
+        }
+        fatalError("unreachable: SIGKILL did not stop the process")
     }
 }

@@ -1,0 +1,122 @@
+import Foundation
+internal import MusterPostgres
+
+/// Fan-out/fan-in barriers of a client's schema.
+///
+/// Guarantees (each backed by an integration test): arming a barrier and sending its members
+/// happen in one statement, inside the caller's transaction when one is given; a member is
+/// counted once whatever the duplicates; recording it, acking its message and, for the last
+/// one, enqueueing the callback happen in one transaction, so the callback is enqueued exactly
+/// once even when the last members complete concurrently.
+public struct Barriers: Sendable {
+    let client: MusterClient
+    private var sql: OrchestrationSQL { client.orchestrationSQL }
+
+    /// Most members one fan-out may have.
+    public static let maxMembers = 1_000_000
+
+    /// Arms the barrier and sends its members in one statement and one round trip. No
+    /// members fires the callback at once. Idempotent per (execution, name): a repeat returns
+    /// the existing barrier with `created = false` and sends nothing, so it is retried after a
+    /// lost connection. With `transaction`, everything happens only if the caller commits.
+    ///
+    /// Throws `unknownQueue`, `unknownExecution`, `illegalTransition` (the execution is
+    /// terminal), `payloadTooLarge` or `invalidArgument` (names, duplicate keys); nothing is
+    /// written then.
+    @discardableResult
+    public func fanOut(_ fanOut: FanOut, in transaction: Transaction? = nil) async throws -> FanOutResult {
+        guard fanOut.members.count <= Self.maxMembers else {
+            throw MusterError(.invalidArgument, "a fan-out holds at most \(Self.maxMembers) members (got \(fanOut.members.count))")
+        }
+        let parameters: [(any PostgresEncodable)?] = [
+            fanOut.executionID, fanOut.name, fanOut.memberQueue.rawValue, fanOut.memberTask,
+            fanOut.members.map(\.key), fanOut.members.map { PostgresJSON(text: $0.payload.text) },
+            fanOut.callbackQueue.rawValue, fanOut.callbackTask, PostgresJSON(text: fanOut.callbackPayload.text),
+            fanOut.onFailure.rawValue, fanOut.deadline,
+        ]
+        let rows = try await client.run(sql.fanOut, parameters, in: transaction, retry: .idempotent)
+        let row = try rows.single()
+        return FanOutResult(barrierID: try row.decode(0), created: try row.decode(1), callbackMessageID: try row.decodeIfPresent(2))
+    }
+
+    /// Completes a member held under `lease` on `queue`: acks its message (fenced) and records
+    /// the outcome in one statement; the completion that leaves no member outstanding enqueues
+    /// the callback. A lost lease records nothing (`applied == false`); a duplicate completion
+    /// is not counted. Retried once after a lost connection (a repeat is a duplicate).
+    @discardableResult
+    public func complete(
+        queue: QueueName,
+        lease: Lease,
+        barrierID: Int64,
+        memberKey: String,
+        result: JSONPayload?,
+        error: String? = nil,
+        succeeded: Bool = true
+    ) async throws -> MemberCompletion {
+        let parameters: [(any PostgresEncodable)?] = [
+            queue.rawValue, lease.messageID, lease.readCount, barrierID, memberKey, succeeded,
+            result.map { PostgresJSON(text: $0.text) }, error.map(Queue.clip),
+        ]
+        let row = try await client.run(sql.completeMember, parameters, retry: .idempotent).single()
+        return MemberCompletion(
+            applied: try row.decode(0), counted: try row.decode(1), remaining: try row.decodeIfPresent(2),
+            fired: try row.decode(3), callbackMessageID: try row.decodeIfPresent(4)
+        )
+    }
+
+    /// Records that the barrier's callback completed (once) and acks the callback message
+    /// (fenced), in one statement. Returns whether this call finalized it and whether the ack
+    /// applied. The finalization stands even when the lease was lost, so whoever holds the
+    /// message next skips the side effects.
+    @discardableResult
+    public func finalize(queue: QueueName, lease: Lease, barrierID: Int64) async throws -> (finalized: Bool, acked: Bool) {
+        let row = try await client.run(
+            sql.finalizeBarrier, [queue.rawValue, lease.messageID, lease.readCount, barrierID], retry: .idempotent
+        ).single()
+        return (try row.decode(0), try row.decode(1))
+    }
+
+    /// The barrier, or nil when there is none with this id.
+    public func barrier(_ id: Int64) async throws -> Barrier? {
+        try await client.run(sql.barrier, [id], retry: .idempotent).rows.first.map(Self.barrier(from:))
+    }
+
+    /// Every member with its outcome, ordered by key, in one query: what the aggregating
+    /// callback sees.
+    public func members(of barrierID: Int64) async throws -> [BarrierMember] {
+        try await client.run(sql.members, [barrierID], retry: .idempotent).rows.map { row in
+            BarrierMember(
+                key: try row.decode(0),
+                status: BarrierMember.Status(text: try row.decode(1)),
+                result: try row.decodeIfPresent(2, as: String.self).map(JSONPayload.init(trusted:)),
+                error: try row.decodeIfPresent(3),
+                completedAt: try row.decodeIfPresent(4)
+            )
+        }
+    }
+
+    /// Decodes a row in `OrchestrationSQL.barrierColumns` order.
+    static func barrier(from row: PostgresRow) throws -> Barrier {
+        Barrier(
+            id: try row.decode(0),
+            executionID: try row.decode(1),
+            name: try row.decode(2),
+            status: BarrierStatus(text: try row.decode(3)),
+            onFailure: try row.decode(4, as: String.self) == FailurePolicy.failFast.rawValue ? .failFast : .waitForAll,
+            expected: try row.decode(5),
+            remaining: try row.decode(6),
+            failed: try row.decode(7),
+            callbackMessageID: try row.decodeIfPresent(8),
+            deadline: try row.decodeIfPresent(9),
+            createdAt: try row.decode(10),
+            lastCompletedAt: try row.decodeIfPresent(11),
+            firedAt: try row.decodeIfPresent(12),
+            finalizedAt: try row.decodeIfPresent(13)
+        )
+    }
+}
+
+extension MusterClient {
+    /// The barriers of this client's schema.
+    public var barriers: Barriers { Barriers(client: self) }
+}

@@ -1,0 +1,79 @@
+/// Every statement of executions, barriers, claims and the reaper, schema-qualified once per
+/// client. The logic lives in the schema's functions (migrations/0004_orchestration.sql), so
+/// psql users, the benchmark's pgbench scripts and the Swift client run the same SQL.
+struct OrchestrationSQL: Sendable {
+    let createExecution: Statement
+    let getExecution: Statement
+    let transitionExecution: Statement
+    let listExecutions: Statement
+    let fanOut: Statement
+    let completeMember: Statement
+    let finalizeBarrier: Statement
+    let barrier: Statement
+    let members: Statement
+    let tryClaim: Statement
+    let heartbeatClaim: Statement
+    let finishClaim: Statement
+    let releaseClaim: Statement
+    let acquireLeadership: Statement
+    let resignLeadership: Statement
+    let reap: Statement
+
+    /// Column order `Executions.execution(from:)` decodes.
+    static let executionColumns = """
+        id, pipeline, stage, status, idempotency_key, input_summary, output, error, deadline,
+        created_at, updated_at, finished_at
+        """
+
+    /// Column order `Barriers.barrier(from:)` decodes.
+    static let barrierColumns = """
+        id, execution_id, name, status, on_failure, expected, remaining, failed, callback_message_id,
+        deadline, created_at, last_completed_at, fired_at, finalized_at
+        """
+
+    init(schema: SchemaName) {
+        let s = schema.quoted
+        func statement(_ name: String, _ sql: String) -> Statement {
+            Statement(name: "muster_\(schema.name)_orch_\(name)", sql: sql)
+        }
+        createExecution = statement("create_execution", "SELECT id, created FROM \(s).create_execution($1, $2::jsonb, $3, $4::timestamptz)")
+        getExecution = statement("get_execution", "SELECT \(Self.executionColumns) FROM \(s).executions WHERE id = $1::uuid")
+        transitionExecution = statement("transition_execution", """
+            SELECT \(Self.executionColumns)
+            FROM \(s).transition_execution($1::uuid, $2, $3, $4::jsonb, $5)
+            """)
+        listExecutions = statement("list_executions", """
+            SELECT \(Self.executionColumns)
+            FROM \(s).executions
+            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR pipeline = $2)
+              AND ($3::timestamptz IS NULL OR created_at >= $3)
+            ORDER BY created_at DESC, id
+            LIMIT $4
+            """)
+        fanOut = statement("fan_out", """
+            SELECT barrier_id, created, callback_message_id
+            FROM \(s).fan_out($1::uuid, $2, $3, $4, $5::text[], $6::jsonb[], $7, $8, $9::jsonb, $10, $11::timestamptz)
+            """)
+        completeMember = statement("complete_member", """
+            SELECT applied, counted, remaining, fired, callback_message_id
+            FROM \(s).complete_member($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+            """)
+        finalizeBarrier = statement("finalize_barrier", "SELECT finalized, acked FROM \(s).finalize_barrier($1, $2, $3, $4)")
+        barrier = statement("barrier", "SELECT \(Self.barrierColumns) FROM \(s).barriers WHERE id = $1")
+        members = statement("members", """
+            SELECT member_key, status, result, error, completed_at
+            FROM \(s).barrier_members
+            WHERE barrier_id = $1
+            ORDER BY member_key
+            """)
+        tryClaim = statement("try_claim", "SELECT outcome, token, held_by, expires_at FROM \(s).try_claim($1::uuid, $2, $3, $4::interval)")
+        heartbeatClaim = statement("heartbeat_claim", "SELECT \(s).heartbeat_claim($1::uuid, $2, $3, $4::interval)")
+        finishClaim = statement("finish_claim", "SELECT \(s).finish_claim($1::uuid, $2, $3)")
+        releaseClaim = statement("release_claim", "SELECT \(s).release_claim($1::uuid, $2, $3)")
+        acquireLeadership = statement("acquire_leadership", """
+            SELECT leader, token, held_by, expires_at FROM \(s).acquire_leadership($1, $2, $3::interval)
+            """)
+        resignLeadership = statement("resign_leadership", "SELECT \(s).resign_leadership($1, $2, $3)")
+        reap = statement("reap", "SELECT kind, count FROM \(s).reap($1, $2, $3::interval, $4)")
+    }
+}

@@ -1,0 +1,90 @@
+import CoreMetrics
+import Foundation
+public import Logging
+import Metrics
+internal import MusterPostgres
+public import ServiceLifecycle
+
+/// Sweeps what nobody else will: barriers and executions past their deadline (failed once,
+/// naming the missing members; never while their work runs or waits out a retry backoff),
+/// expired claims, tombstones of terminal executions, archive and dead letters past
+/// retention, stale worker rows. A swift-service-lifecycle `Service`; run one in every
+/// worker process: a leader lease elects one at a time, and a new leader takes over about
+/// one lease period after the leader dies. Each sweep is fenced by the lease's token.
+public struct Reaper: Service {
+    public let options: ReaperOptions
+    let client: MusterClient
+    let logger: Logger
+    /// Names this process in `leader_leases.holder`.
+    let holder: String
+
+    public init(client: MusterClient, options: ReaperOptions = ReaperOptions(), logger: Logger? = nil) {
+        self.client = client
+        self.options = options
+        self.logger = logger ?? client.logger
+        self.holder = "\(client.options.workerID)/reaper"
+    }
+
+    /// Runs until graceful shutdown or cancellation, then resigns leadership at once.
+    public func run() async throws {
+        try options.validate()
+        let sql = client.orchestrationSQL
+        var token: Int64?
+        var lastSweep: ContinuousClock.Instant?
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let row = try await client.run(sql.acquireLeadership, ["reaper", holder, options.leaseTTL], retry: .idempotent).single()
+                let leader: Bool = try row.decode(0)
+                let current: Int64 = try row.decode(1)
+                if leader && token != current { logger.info("reaper: became leader", metadata: ["token": "\(current)"]) }
+                if !leader && token != nil {
+                    let current: String = try row.decode(2)
+                    logger.info("reaper: lost leadership", metadata: ["leader": "\(current)"])
+                }
+                token = leader ? current : nil
+                if let token, lastSweep.map({ ContinuousClock.now - $0 >= options.sweepInterval }) ?? true {
+                    try await sweep(token: token)
+                    lastSweep = .now
+                }
+            } catch {
+                logger.warning("reaper: pass failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: min(options.leaseTTL / 4, options.sweepInterval))
+        }
+        if let token {
+            _ = try? await Task {
+                try await client.run(sql.resignLeadership, ["reaper", holder, token], retry: .idempotent)
+            }.value
+        }
+    }
+
+    /// Takes (or renews) leadership and sweeps once. Returns what the sweep did per kind
+    /// (`expired_barriers`, `expired_executions`, `expired_claims`, `tombstones`,
+    /// `retention`, `stale_workers`), or nil when another process leads.
+    public func sweepOnce() async throws -> [String: Int]? {
+        try options.validate()
+        let row = try await client.run(
+            client.orchestrationSQL.acquireLeadership, ["reaper", holder, options.leaseTTL], retry: .idempotent
+        ).single()
+        guard try row.decode(0, as: Bool.self) else { return nil }
+        return try await sweep(token: try row.decode(1))
+    }
+
+    /// One sweep; logs and counts what it did.
+    @discardableResult
+    private func sweep(token: Int64) async throws -> [String: Int] {
+        let rows = try await client.run(
+            client.orchestrationSQL.reap, [holder, token, options.tombstoneRetention, options.batchSize], retry: .idempotent
+        )
+        var counts: [String: Int] = [:]
+        for row in rows.rows {
+            let kind: String = try row.decode(0)
+            let count: Int = try row.decode(1)
+            counts[kind] = count
+            guard count > 0 else { continue }
+            Counter(label: "muster_reaper_swept_total", dimensions: [("kind", kind)]).increment(by: count)
+            logger.info("reaper swept", metadata: ["kind": "\(kind)", "count": "\(count)"])
+        }
+        return counts
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The worker benchmark (run by scripts/bench.sh worker).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/bench/common.sh
+
+schema=(--database-url "$url" --schema bench)
+"$muster" migrate "${schema[@]}" >/dev/null
+"$muster" queue create bench --visibility-timeout 5m "${schema[@]}" >/dev/null
+total=20000
+
+reset() { sql "TRUNCATE bench.messages, bench.message_keys, bench.archive, bench.dead_letters" >/dev/null; }
+prefill() {
+  reset
+  sql "SELECT count(*) FROM bench.send('bench', array_fill('{}'::jsonb, ARRAY[$total]),
+       ARRAY(SELECT gen_random_uuid()::text FROM generate_series(1, $total)), NULL,
+       array_fill('noop'::text, ARRAY[$total]))" >/dev/null
+  sql "VACUUM ANALYZE bench.messages" >/dev/null
+}
+
+# The statements a worker issues: a read of up to 10, then acks grouped into one fenced
+# statement (the worker's acks are group-committed): scripts/bench/queue/read10ack.sql.
+script=scripts/bench/queue/read10ack.sql
+
+rows=()
+for concurrency in 1 4 16; do
+  ours=() limit=()
+  for _ in $(seq 1 "$runs"); do
+    prefill
+    limit+=("$(pgbench_rate "$script" "$concurrency" 10)")
+    prefill
+    ours+=("$("$muster" bench "${schema[@]}" --workload drain --concurrency "$concurrency")")
+  done
+  m=$(median "${ours[@]}"); l=$(median "${limit[@]}")
+  rows+=("| drain 20,000, no-op handler | 1 × $concurrency | $m | $l | $(ratio "$m" "$l") |")
+  echo "drain c=$concurrency: muster ${ours[*]} / limit ${limit[*]}" >&2
+done
+
+ours=() limit=()
+for _ in $(seq 1 "$runs"); do
+  prefill
+  limit+=("$(pgbench_rate "$script" 16 10)")
+  prefill
+  start=$(date +%s.%N)
+  "$muster" bench "${schema[@]}" --workload drain --concurrency 8 >/dev/null &
+  first=$!
+  "$muster" bench "${schema[@]}" --workload drain --concurrency 8 >/dev/null
+  wait "$first"
+  ours+=("$(awk -v s="$start" -v e="$(date +%s.%N)" -v n="$total" 'BEGIN { printf "%.1f", n / (e - s) }')")
+done
+m=$(median "${ours[@]}"); l=$(median "${limit[@]}")
+rows+=("| drain 20,000, no-op handler | 2 × 8 | $m | $l | $(ratio "$m" "$l") |")
+echo "drain 2x8: muster ${ours[*]} / limit ${limit[*]}" >&2
+
+# Latency floor: one read + ack round trip pair on an idle server, as pgbench reports it.
+reset
+floor=$(pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f scripts/bench/queue/send1.sql "$url" 2>&1 | awk '/^latency average/ { print $4; exit }')
+latency_rows=()
+for mode in listen poll; do
+  p50s=() p99s=()
+  for _ in $(seq 1 "$runs"); do
+    reset
+    read -r p50 p99 < <("$muster" bench "${schema[@]}" --workload latency --rate 50 --seconds "$seconds" \
+      --listen "$([ $mode = listen ] && echo true || echo false)" --poll-interval 100ms)
+    p50s+=("$p50"); p99s+=("$p99")
+  done
+  latency_rows+=("| enqueue → handler start, 50 sends/s, $([ $mode = listen ] && echo "LISTEN/NOTIFY" || echo "polling every 100 ms") | $(median "${p50s[@]}") | $(median "${p99s[@]}") | $floor | $(ratio "$floor" "$(median "${p50s[@]}")") |")
+  echo "latency $mode: p50 ${p50s[*]} p99 ${p99s[*]}" >&2
+done
+
+out=$(mktemp)
+{
+  echo "## Worker"
+  echo
+  echo "Command: \`$BENCH_COMMAND\` (median of $runs runs; $(nproc) vCPU)."
+  echo
+  echo "Server: $(server_settings). The limit runs, with pgbench -M prepared and as many clients as the worker has handlers, what a worker issues: a read of 10, then one batched fenced ack (the worker group-commits acks of handlers that finish while an ack is in flight). The worker reads batches of 10 (prefetch tops a small concurrency up to the batch)."
+  echo
+  echo "| workload | processes × concurrency | Muster jobs/s | limit jobs/s | ratio |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Latency, in ms. The limit column is pgbench's average latency of one single-message send on the same idle server (the commit a send costs); ratio = limit / p50."
+  echo
+  echo "| workload | p50 | p99 | limit | ratio |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${latency_rows[@]}"
+  echo
+} > "$out"
+write_section Worker "$out"
+cat "$out"
+rm -f "$out"
