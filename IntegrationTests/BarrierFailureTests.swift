@@ -121,9 +121,26 @@ import Testing
             #expect(deliveries == [2])
         }
     }
-}
 
-extension JSONPayload {
-    /// Any payload, ignored.
-    struct Ignored: Decodable, Sendable {}
+    @Test func forgedBarrierHeadersCountNothingAndNeverBlockReads() async throws {
+        try await OrchestrationFixture.with(settings: QueueSettings(maxAttempts: 1)) { fixture in
+            let (execution, barrierID) = try await fixture.fanOut(1)
+            for forged in [#"{"muster-member": "m00000", "muster-barrier": "abc"}"#,
+                           #"{"muster-member": "m00000", "muster-barrier": "\#(barrierID)"}"#] {
+                try await TestDatabase.query(
+                    "SELECT \(fixture.schema.quoted).send('jobs', '{}'::jsonb, NULL, $1::jsonb, 'member', $2::uuid, -1::smallint)",
+                    [PostgresJSON(text: forged), execution]
+                )
+            }
+            // Both forged messages come first (priority -1); read them once, let the leases
+            // lapse, and the next read dead-letters them (max attempts 1) without failing.
+            #expect(try await fixture.members.read(limit: 2, visibilityTimeout: .milliseconds(100)).count == 2)
+            try await Task.sleep(for: .milliseconds(200))
+            let real = try await fixture.members.read(limit: 10)
+            #expect(real.map { $0.headers["muster-member"] } == ["m00000"])
+            #expect(try await fixture.count("dead_letters") == 2)
+            #expect(try await fixture.barrier(barrierID).remaining == 1)
+            #expect(try await fixture.count("barrier_members", where: "status = 'pending'") == 1)
+        }
+    }
 }

@@ -90,4 +90,21 @@ import Testing
             guard case .won = try await claims.tryClaim(execution) else { Issue.record("retry could not claim"); return }
         }
     }
+
+    @Test func staleHolderCannotTouchAClaimRetakenAfterARelease() async throws {
+        try await OrchestrationFixture.with { fixture in
+            let execution = try await fixture.newExecution()
+            let claims = fixture.client.claims
+            guard case .won(let first) = try await claims.tryClaim(execution) else { Issue.record("no claim"); return }
+            // The row is gone after the release; the next claim starts a new one (token 1 again).
+            try await TestDatabase.query("DELETE FROM \(fixture.schema.quoted).claims")
+            guard case .won(let second) = try await claims.tryClaim(execution) else { Issue.record("no retake"); return }
+            #expect(second.token == first.token)
+            #expect(try await !claims.heartbeat(first))
+            #expect(try await !claims.finish(first))
+            #expect(try await !claims.release(first))
+            #expect(try await claims.heartbeat(second))
+            guard case .heldByOther = try await claims.tryClaim(execution) else { Issue.record("second claim not held"); return }
+        }
+    }
 }

@@ -316,11 +316,13 @@ COMMENT ON FUNCTION fan_out(uuid, text, text, text, text[], jsonb[], text, text,
     'Arms a barrier and sends its member messages in one statement; idempotent per (execution, name). Raises MU001, MU002, MU003, MU004, MU005.';
 
 -- Records one member's outcome and counts it, once: only a pending member moves, so a
--- duplicate completion changes nothing. The member row is locked before the barrier row by
+-- duplicate completion changes nothing. The member must be the one sent as message_id, so a
+-- message carrying forged muster-barrier/muster-member headers counts nothing. The member row is locked before the barrier row by
 -- every caller, and the barrier row lock serialises the decrements, so exactly one
 -- completion sees remaining reach zero and fires. A failed member of a fail_fast barrier
 -- fires it as failed and fails the execution.
-CREATE FUNCTION record_member(barrier_id bigint, member_key text, succeeded boolean, result jsonb DEFAULT NULL, error text DEFAULT NULL)
+CREATE FUNCTION record_member(barrier_id bigint, member_key text, message_id bigint, succeeded boolean,
+                              result jsonb DEFAULT NULL, error text DEFAULT NULL)
 RETURNS TABLE (counted boolean, remaining integer, fired boolean, callback_message_id bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
@@ -331,7 +333,8 @@ BEGIN
     UPDATE barrier_members AS m
     SET status = CASE WHEN succeeded THEN 'succeeded' ELSE 'failed' END,
         result = record_member.result, error = record_member.error, completed_at = now()
-    WHERE m.barrier_id = record_member.barrier_id AND m.member_key = record_member.member_key AND m.status = 'pending';
+    WHERE m.barrier_id = record_member.barrier_id AND m.member_key = record_member.member_key
+      AND m.message_id = record_member.message_id AND m.status = 'pending';
     IF NOT FOUND THEN
         RETURN QUERY SELECT false, NULL::integer, false, NULL::bigint;
         RETURN;
@@ -352,7 +355,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION record_member(bigint, text, boolean, jsonb, text) IS 'Counts a member''s completion once and fires the barrier when it was the last (or the first failure under fail_fast).';
+COMMENT ON FUNCTION record_member(bigint, text, bigint, boolean, jsonb, text) IS 'Counts a member''s completion once and fires the barrier when it was the last (or the first failure under fail_fast).';
 
 -- A member's completion by the worker holding its lease: the fenced ack of its message and
 -- the member's record in one statement. A lost lease (applied = false) records nothing: the
@@ -374,7 +377,7 @@ BEGIN
         RETURN QUERY SELECT false, false, NULL::integer, false, NULL::bigint;
         RETURN;
     END IF;
-    RETURN QUERY SELECT true, r.* FROM record_member(barrier_id, member_key, succeeded, result, error) AS r;
+    RETURN QUERY SELECT true, r.* FROM record_member(barrier_id, member_key, message_id, succeeded, result, error) AS r;
 END
 $$;
 
@@ -410,11 +413,18 @@ DECLARE
     why text := format('message %s (%s) dead-lettered: %s: %s', NEW.id, coalesce(NEW.task, 'no task'), NEW.reason,
                        coalesce(NEW.last_error, 'no error recorded'));
 BEGIN
-    IF NEW.headers ? 'muster-member' THEN
-        PERFORM record_member((NEW.headers ->> 'muster-barrier')::bigint, NEW.headers ->> 'muster-member', false, NULL, why);
-    ELSIF NEW.execution_id IS NOT NULL THEN
-        PERFORM fail_execution(NEW.execution_id, why);
-    END IF;
+    -- A failure here must never undo the dead-letter move (a read that poisons a message
+    -- would fail again on every retry and stall its queue): the subtransaction confines it.
+    BEGIN
+        IF NEW.headers ? 'muster-member' AND NEW.headers ->> 'muster-barrier' ~ '^[0-9]{1,18}$' THEN
+            PERFORM record_member((NEW.headers ->> 'muster-barrier')::bigint, NEW.headers ->> 'muster-member', NEW.id,
+                                  false, NULL, why);
+        ELSE
+            PERFORM fail_execution(NEW.execution_id, why);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'muster: could not settle execution % for dead letter %: %', NEW.execution_id, NEW.id, SQLERRM;
+    END;
     RETURN NULL;
 END
 $$;
@@ -444,7 +454,7 @@ COMMENT ON TABLE claims IS 'Orchestration claims: who runs an execution''s orche
 COMMENT ON COLUMN claims.execution_id IS 'The execution.';
 COMMENT ON COLUMN claims.name IS 'The step claimed (e.g. orchestrate, or a stage name).';
 COMMENT ON COLUMN claims.holder IS 'Worker id of the holder.';
-COMMENT ON COLUMN claims.token IS 'Fencing token: incremented each time the claim is taken; heartbeat, finish and release must carry it.';
+COMMENT ON COLUMN claims.token IS 'Incremented each time the claim changes hands; heartbeat, finish and release must carry it with the holder.';
 COMMENT ON COLUMN claims.state IS 'held: someone is running the step; finished: a tombstone, the step is done.';
 COMMENT ON COLUMN claims.claimed_at IS 'When the current holder took it.';
 COMMENT ON COLUMN claims.expires_at IS 'A held claim past this is abandoned (its holder died) and may be taken over.';
@@ -490,50 +500,55 @@ $$;
 
 COMMENT ON FUNCTION try_claim(uuid, text, text, interval) IS 'Takes a claim (won), or reports held_by_other or finished. An expired claim is taken over with a new token.';
 
--- Extends a held claim, fenced by its token.
-CREATE FUNCTION heartbeat_claim(execution_id uuid, name text, token bigint, ttl interval) RETURNS boolean
+-- Heartbeat, finish and release are fenced by holder and token together: the holder is
+-- unique per try_claim call, and a claim row deleted by a release or the reaper restarts
+-- its token at 1, so the token alone would let a stale holder act on a new one's claim.
+
+-- Extends a held claim.
+CREATE FUNCTION heartbeat_claim(execution_id uuid, name text, holder text, token bigint, ttl interval) RETURNS boolean
 LANGUAGE sql SET search_path FROM CURRENT
 BEGIN ATOMIC
     WITH extended AS (
         UPDATE claims AS x SET expires_at = now() + ttl
         WHERE x.execution_id = heartbeat_claim.execution_id AND x.name = heartbeat_claim.name
-          AND x.token = heartbeat_claim.token AND x.state = 'held'
+          AND x.holder = heartbeat_claim.holder AND x.token = heartbeat_claim.token AND x.state = 'held'
         RETURNING 1
     )
     SELECT EXISTS (SELECT FROM extended);
 END;
 
-COMMENT ON FUNCTION heartbeat_claim(uuid, text, bigint, interval) IS 'Extends a held claim; false when it was lost (taken over or released).';
+COMMENT ON FUNCTION heartbeat_claim(uuid, text, text, bigint, interval) IS 'Extends a held claim; false when it was lost (taken over or released).';
 
 -- Turns a held claim into a tombstone, fenced. Repeating it returns true again.
-CREATE FUNCTION finish_claim(execution_id uuid, name text, token bigint) RETURNS boolean
+CREATE FUNCTION finish_claim(execution_id uuid, name text, holder text, token bigint) RETURNS boolean
 LANGUAGE sql SET search_path FROM CURRENT
 BEGIN ATOMIC
     WITH finished AS (
         UPDATE claims AS x SET state = 'finished', finished_at = coalesce(x.finished_at, now())
-        WHERE x.execution_id = finish_claim.execution_id AND x.name = finish_claim.name AND x.token = finish_claim.token
+        WHERE x.execution_id = finish_claim.execution_id AND x.name = finish_claim.name
+          AND x.holder = finish_claim.holder AND x.token = finish_claim.token
         RETURNING 1
     )
     SELECT EXISTS (SELECT FROM finished);
 END;
 
-COMMENT ON FUNCTION finish_claim(uuid, text, bigint) IS 'Turns the caller''s claim into a tombstone; false when the claim was lost.';
+COMMENT ON FUNCTION finish_claim(uuid, text, text, bigint) IS 'Turns the caller''s claim into a tombstone; false when the claim was lost.';
 
 -- Gives a held claim up so a retry can take it at once, fenced. Idempotent: releasing again
 -- (or after a takeover) changes nothing.
-CREATE FUNCTION release_claim(execution_id uuid, name text, token bigint) RETURNS boolean
+CREATE FUNCTION release_claim(execution_id uuid, name text, holder text, token bigint) RETURNS boolean
 LANGUAGE sql SET search_path FROM CURRENT
 BEGIN ATOMIC
     WITH released AS (
         DELETE FROM claims AS x
         WHERE x.execution_id = release_claim.execution_id AND x.name = release_claim.name
-          AND x.token = release_claim.token AND x.state = 'held'
+          AND x.holder = release_claim.holder AND x.token = release_claim.token AND x.state = 'held'
         RETURNING 1
     )
     SELECT EXISTS (SELECT FROM released);
 END;
 
-COMMENT ON FUNCTION release_claim(uuid, text, bigint) IS 'Releases the caller''s held claim; false when there was nothing of the caller''s to release.';
+COMMENT ON FUNCTION release_claim(uuid, text, text, bigint) IS 'Releases the caller''s held claim; false when there was nothing of the caller''s to release.';
 
 CREATE TABLE leader_leases (
     name        text        PRIMARY KEY,
@@ -595,13 +610,16 @@ END;
 
 COMMENT ON FUNCTION resign_leadership(text, text, bigint) IS 'Gives up a leader lease held by holder with token.';
 
--- Whether some of the work a deadline would cut off is alive: a message running under an
--- unexpired lease, or waiting out a retry backoff (delayed). Slow work is not stuck work.
+-- Whether work a deadline would cut off is alive: running under an unexpired lease, or
+-- already attempted with attempts left, i.e. waiting out a retry backoff or to be re-read
+-- after its worker died. Slow work is not stuck work. A message never attempted by the
+-- deadline (nobody picked it up) or out of attempts is not alive.
 CREATE FUNCTION message_is_alive(m messages) RETURNS boolean
-LANGUAGE sql STABLE
-RETURN (m.state = 'leased' AND m.visible_at > now()) OR m.state = 'delayed';
+LANGUAGE sql STABLE SET search_path FROM CURRENT
+RETURN (m.state = 'leased' AND m.visible_at > now())
+    OR (m.read_ct > 0 AND m.read_ct < (SELECT q.max_attempts FROM queues AS q WHERE q.name = m.queue));
 
-COMMENT ON FUNCTION message_is_alive(messages) IS 'True for a message running under a live lease or waiting for a retry: the reaper''s deadline sweeps spare its execution.';
+COMMENT ON FUNCTION message_is_alive(messages) IS 'True for a message running under a live lease, or attempted before with attempts left (in retry): the reaper''s deadline sweeps spare its execution.';
 
 -- One reaper pass, run by the leader only (fenced by its lease token; returns nothing when
 -- the caller is not the leader). Each kind is bounded by batch_size. Returns (kind, count).
@@ -614,8 +632,10 @@ DECLARE
     missing text;
     n       bigint;
 BEGIN
+    -- FOR SHARE: a takeover waits for this sweep, so two leaders never sweep at once.
     PERFORM 1 FROM leader_leases AS l
-    WHERE l.name = 'reaper' AND l.holder = reap.holder AND l.token = reap.token AND l.expires_at > now();
+    WHERE l.name = 'reaper' AND l.holder = reap.holder AND l.token = reap.token AND l.expires_at > now()
+    FOR SHARE;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -632,6 +652,10 @@ BEGIN
         LIMIT batch_size
         FOR UPDATE SKIP LOCKED
     LOOP
+        -- Re-check under the lock: a member may have been leased since the scan's snapshot.
+        CONTINUE WHEN EXISTS (
+            SELECT FROM barrier_members AS bm JOIN messages AS m ON m.id = bm.message_id
+            WHERE bm.barrier_id = b.id AND bm.status = 'pending' AND message_is_alive(m));
         SELECT string_agg(k.member_key, ', ') INTO missing FROM (
             SELECT bm.member_key FROM barrier_members AS bm
             WHERE bm.barrier_id = b.id AND bm.status = 'pending' ORDER BY bm.member_key LIMIT 10) AS k;

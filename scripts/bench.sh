@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks Muster beside the raw-SQL limit: pgbench (-M prepared) running the same
 # statements on the same server in the same run. Writes the section into docs/benchmarks.md.
-#   scripts/bench.sh queue|worker [--runs 3] [--seconds 8] [--database-url URL]
+#   scripts/bench.sh queue|worker|barrier [--runs 3] [--seconds 8] [--database-url URL]
 # Without --database-url it starts a throwaway cluster with durable settings (fsync and
 # synchronous_commit on) and removes it afterwards.
 set -euo pipefail
@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 suite=${1:-}
 [ $# -gt 0 ] && shift
 case "$suite" in
-  queue|worker) ;;
-  *) echo "usage: scripts/bench.sh queue|worker [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
+  queue|worker|barrier) ;;
+  *) echo "usage: scripts/bench.sh queue|worker|barrier [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
 esac
 
 export BENCH_RUNS=3 BENCH_SECONDS=8

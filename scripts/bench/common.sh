@@ -6,10 +6,10 @@ seconds=${BENCH_SECONDS:-8}
 
 sql() { psql "$url" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
 
-# pgbench_rate SCRIPT CLIENTS JOBS_PER_TRANSACTION -> jobs/s
+# pgbench_rate SCRIPT CLIENTS JOBS_PER_TRANSACTION [PGBENCH OPTIONS...] -> jobs/s
 pgbench_rate() {
   local tps
-  tps=$(pgbench -n -M prepared -c "$2" -j "$2" -T "$seconds" -f "$1" "$url" 2>&1 \
+  tps=$(pgbench -n -M prepared -c "$2" -j "$2" -T "$seconds" "${@:4}" -f "$1" "$url" 2>&1 \
     | awk '/^tps = / { print $3; exit }')
   [ -n "$tps" ] || { echo "pgbench failed for $1" >&2; exit 1; }
   awk -v t="$tps" -v j="$3" 'BEGIN { printf "%.1f", t * j }'

@@ -35,7 +35,7 @@ public struct Claims: Sendable {
 
     /// Extends the claim by its ttl; false when it was lost (taken over after expiring).
     public func heartbeat(_ claim: Claim) async throws -> Bool {
-        try await client.run(sql.heartbeatClaim, [claim.executionID, claim.step, claim.token, claim.ttl], retry: .idempotent)
+        try await client.run(sql.heartbeatClaim, [claim.executionID, claim.step, claim.holder, claim.token, claim.ttl], retry: .idempotent)
             .single().decode(0)
     }
 
@@ -44,7 +44,7 @@ public struct Claims: Sendable {
     /// Returns false when the claim was lost.
     @discardableResult
     public func finish(_ claim: Claim, in transaction: Transaction? = nil) async throws -> Bool {
-        try await client.run(sql.finishClaim, [claim.executionID, claim.step, claim.token], in: transaction, retry: .idempotent)
+        try await client.run(sql.finishClaim, [claim.executionID, claim.step, claim.holder, claim.token], in: transaction, retry: .idempotent)
             .single().decode(0)
     }
 
@@ -52,7 +52,7 @@ public struct Claims: Sendable {
     /// nothing of this holder's left to release.
     @discardableResult
     public func release(_ claim: Claim) async throws -> Bool {
-        try await client.run(sql.releaseClaim, [claim.executionID, claim.step, claim.token], retry: .idempotent)
+        try await client.run(sql.releaseClaim, [claim.executionID, claim.step, claim.holder, claim.token], retry: .idempotent)
             .single().decode(0)
     }
 }

@@ -67,9 +67,9 @@ struct OrchestrationSQL: Sendable {
             ORDER BY member_key
             """)
         tryClaim = statement("try_claim", "SELECT outcome, token, held_by, expires_at FROM \(s).try_claim($1::uuid, $2, $3, $4::interval)")
-        heartbeatClaim = statement("heartbeat_claim", "SELECT \(s).heartbeat_claim($1::uuid, $2, $3, $4::interval)")
-        finishClaim = statement("finish_claim", "SELECT \(s).finish_claim($1::uuid, $2, $3)")
-        releaseClaim = statement("release_claim", "SELECT \(s).release_claim($1::uuid, $2, $3)")
+        heartbeatClaim = statement("heartbeat_claim", "SELECT \(s).heartbeat_claim($1::uuid, $2, $3, $4, $5::interval)")
+        finishClaim = statement("finish_claim", "SELECT \(s).finish_claim($1::uuid, $2, $3, $4)")
+        releaseClaim = statement("release_claim", "SELECT \(s).release_claim($1::uuid, $2, $3, $4)")
         acquireLeadership = statement("acquire_leadership", """
             SELECT leader, token, held_by, expires_at FROM \(s).acquire_leadership($1, $2, $3::interval)
             """)

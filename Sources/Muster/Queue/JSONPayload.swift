@@ -47,3 +47,12 @@ public struct JSONPayload: Sendable, Hashable, CustomStringConvertible {
     /// Deliberately not the content: payloads may hold private data.
     public var description: String { "JSONPayload(\(byteCount) bytes)" }
 }
+
+extension JSONPayload {
+    /// Decodes from any JSON and keeps nothing: the input type of a handler that does not
+    /// look at its payload (e.g. a callback that only needs the members' results).
+    public struct Ignored: Decodable, Sendable {
+        public init() {}
+        public init(from decoder: any Decoder) throws {}
+    }
+}

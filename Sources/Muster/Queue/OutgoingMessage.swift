@@ -36,13 +36,19 @@ public struct OutgoingMessage: Sendable {
         self.delay = delay
     }
 
-    /// Throws `invalidArgument` for a negative or absurd delay or an oversized dedup key.
+    /// Throws `invalidArgument` for a negative or absurd delay, an oversized or reserved
+    /// (`muster:`) dedup key, or a bad task name.
     func validate() throws {
         if delay < .zero || delay > .seconds(366 * 86_400) {
             throw MusterError(.invalidArgument, "delay must be between 0 and 366 days")
         }
         if let dedupKey, dedupKey.isEmpty || dedupKey.utf8.count > 512 {
             throw MusterError(.invalidArgument, "dedup key must be 1-512 bytes")
+        }
+        // Barrier members and callbacks use `muster:` keys; taking one first would silently
+        // swallow them as duplicates.
+        if let dedupKey, dedupKey.hasPrefix("muster:") {
+            throw MusterError(.invalidArgument, "dedup keys starting with muster: are reserved")
         }
         if let task, task.isEmpty || task.utf8.count > 200 {
             throw MusterError(.invalidArgument, "task name must be 1-200 bytes")

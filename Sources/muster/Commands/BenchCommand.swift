@@ -18,6 +18,12 @@ struct BenchCommand: AsyncParsableCommand {
         case drain
         /// Single sends at `--rate` per second to a no-op Worker; prints p50 and p99 ms.
         case latency
+        /// Fans out `--members` members in one call; prints seconds.
+        case fanout
+        /// `--clients` completers complete members of one barrier for `--seconds`; prints completions/s.
+        case fanin
+        /// Last member completion → callback handler start, `--samples` times; prints p50 and p99 ms.
+        case callback
 
         /// Jobs one iteration completes.
         var jobsPerIteration: Int {
@@ -25,7 +31,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .send1, .read1ack: return 1
             case .send100: return 100
             case .read10ack: return 10
-            case .drain, .latency: return 1
+            case .drain, .latency, .fanout, .fanin, .callback: return 1
             }
         }
     }
@@ -39,11 +45,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "latency: sends per second.") var rate = 50.0
     @Option(help: "latency: false polls every --poll-interval instead of LISTEN.") var listen = true
     @Option(name: .customLong("poll-interval")) var pollInterval: DurationArgument?
+    @Option(help: "fanout/fanin: members of the barrier.") var members = 100_000
+    @Option(help: "callback: executions measured one after another.") var samples = 100
+    @Option(name: .customLong("callback-queue"), help: "fanout/fanin/callback: the callbacks' queue.") var callbackQueue: QueueName = "bench-callbacks"
 
     func run() async throws {
         switch workload {
         case .drain: return try await drain()
         case .latency: return try await latency()
+        case .fanout: return try await fanOut()
+        case .fanin: return try await fanIn()
+        case .callback: return try await callbackLatency()
         default: return try await statements()
         }
     }
@@ -112,7 +124,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private struct Stamp: Codable, Sendable { var sentAt: Double }
 
-    private static func seconds(_ duration: Duration) -> Double {
+    static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
@@ -136,7 +148,7 @@ struct BenchCommand: AsyncParsableCommand {
                             try await queue.send(OutgoingMessage(payload: payload))
                         case .send100:
                             try await queue.send(Array(repeating: OutgoingMessage(payload: payload), count: 100))
-                        case .drain, .latency:
+                        case .drain, .latency, .fanout, .fanin, .callback:
                             return
                         case .read1ack, .read10ack:
                             let messages = try await queue.read(limit: workload.jobsPerIteration)
@@ -159,12 +171,12 @@ struct BenchCommand: AsyncParsableCommand {
 }
 
 /// Jobs completed by all benchmark clients.
-private final class JobCounter: Sendable {
+final class JobCounter: Sendable {
     let count = Atomic<Int>(0)
 }
 
 /// Latency samples from handler tasks.
-private final class LatencySamples: Sendable {
+final class LatencySamples: Sendable {
     private let values = Mutex<[Double]>([])
     var count: Int { values.withLock { $0.count } }
     func add(_ value: Double) { values.withLock { $0.append(value) } }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The barrier benchmark (run by scripts/bench.sh barrier): fan-out of 100,000 members,
+# fan-in completions/s on one barrier, and last completion → callback start.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/bench/common.sh
+
+schema=(--database-url "$url" --schema bench)
+"$muster" migrate "${schema[@]}" >/dev/null
+"$muster" queue create bench --visibility-timeout 1h "${schema[@]}" >/dev/null
+"$muster" queue create bench-callbacks "${schema[@]}" >/dev/null
+fanout_members=100000
+fanin_members=100000
+
+reset() {
+  sql "TRUNCATE bench.messages, bench.message_keys, bench.archive, bench.dead_letters, bench.barrier_members,
+       bench.barriers, bench.executions, bench.claims" >/dev/null
+  sql "VACUUM ANALYZE bench.messages, bench.barrier_members, bench.barriers" >/dev/null
+}
+
+# The same fan_out call Muster makes, with the arrays built on the server.
+fanout_script=$(mktemp --suffix=.sql)
+cat > "$fanout_script" <<SQL
+SELECT f.barrier_id
+FROM bench.create_execution('bench') AS e,
+LATERAL bench.fan_out(e.id, 'stage', 'bench', 'member',
+    ARRAY(SELECT 'm' || g FROM generate_series(1, $fanout_members) AS g),
+    ARRAY(SELECT jsonb_build_object('n', g) FROM generate_series(1, $fanout_members) AS g),
+    'bench-callbacks', 'aggregate') AS f;
+SQL
+
+# Arms a barrier of $fanin_members (server-side), leases every member; prints the barrier id.
+prepare_fanin() {
+  reset
+  local barrier
+  barrier=$(sql "SELECT f.barrier_id FROM bench.create_execution('bench') AS e,
+    LATERAL bench.fan_out(e.id, 'stage', 'bench', 'member',
+      ARRAY(SELECT 'm' || g FROM generate_series(1, $fanin_members) AS g),
+      ARRAY(SELECT jsonb_build_object('n', g) FROM generate_series(1, $fanin_members) AS g),
+      'bench-callbacks', 'aggregate') AS f")
+  sql "DO \$\$ BEGIN FOR i IN 1..$((fanin_members / 1000)) LOOP
+         PERFORM count(*) FROM bench.read('bench', 1000, '1 hour', 'pgbench'); END LOOP; END \$\$;
+       DROP SEQUENCE IF EXISTS bench.fanin_seq; CREATE SEQUENCE bench.fanin_seq;" >/dev/null
+  echo "$barrier"
+}
+
+rows=()
+ours=() limit=()
+for _ in $(seq 1 "$runs"); do
+  reset
+  limit+=("$(pgbench -n -t 1 -f "$fanout_script" "$url" 2>&1 | awk '/^latency average/ { printf "%.3f", $4 / 1000; exit }')")
+  reset
+  ours+=("$("$muster" bench "${schema[@]}" --workload fanout --members "$fanout_members")")
+done
+m=$(median "${ours[@]}"); l=$(median "${limit[@]}")
+fanout_row="| fan-out of 100,000 members (arm + enqueue, one statement) | $m | $l | $(ratio "$l" "$m") |"
+echo "fanout: muster ${ours[*]} s / limit ${limit[*]} s" >&2
+rm -f "$fanout_script"
+
+floor=""
+for completers in 1 4 16; do
+  ours=() limit=()
+  for _ in $(seq 1 "$runs"); do
+    barrier=$(prepare_fanin)
+    limit+=("$(pgbench_rate scripts/bench/barrier/fanin.sql "$completers" 1 -D "barrier=$barrier")")
+    reset
+    ours+=("$("$muster" bench "${schema[@]}" --workload fanin --clients "$completers" --members "$fanin_members" --seconds "$seconds")")
+  done
+  m=$(median "${ours[@]}"); l=$(median "${limit[@]}")
+  [ -n "$floor" ] || floor=$(awk -v r="$l" 'BEGIN { printf "%.3f", 1000 / r }')
+  rows+=("| fan-in on one barrier | $completers | $m | $l | $(ratio "$m" "$l") |")
+  echo "fanin c=$completers: muster ${ours[*]} / limit ${limit[*]}" >&2
+done
+
+p50s=() p99s=()
+for _ in $(seq 1 "$runs"); do
+  reset
+  read -r p50 p99 < <("$muster" bench "${schema[@]}" --workload callback --samples 100)
+  p50s+=("$p50"); p99s+=("$p99")
+done
+p50=$(median "${p50s[@]}"); p99=$(median "${p99s[@]}")
+echo "callback: p50 ${p50s[*]} p99 ${p99s[*]}" >&2
+
+out=$(mktemp)
+{
+  echo "## Barrier"
+  echo
+  echo "Command: \`$BENCH_COMMAND\` (median of $runs runs; $(nproc) vCPU)."
+  echo
+  echo "Server: $(server_settings). Limits are pgbench -M prepared running the same schema functions Muster calls (scripts/bench/barrier.sh, scripts/bench/barrier/fanin.sql) on the same server in the same run."
+  echo
+  echo "Fan-out, in seconds (lower is better). The limit runs the same fan_out() with its 100,000-element arrays built on the server; Muster builds them in Swift and sends them as parameters. ratio = limit / Muster."
+  echo
+  echo "| workload | Muster s | limit s | ratio |"
+  echo "|---|---|---|---|"
+  echo "$fanout_row"
+  echo
+  echo "Fan-in: completions/s of members of one 100,000-member barrier whose members are already leased. Each completion is one statement and one commit: the fenced ack of the member's message, the member's record and the barrier row's decrement (the hot row)."
+  echo
+  echo "| workload | completers | Muster completions/s | limit completions/s | ratio |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Last completion → callback handler start, in ms, 100 one-member barriers one after another with a member worker and a callback worker (LISTEN/NOTIFY) in one process. The limit is one completion's commit as pgbench measured it at 1 completer (the callback exists only after it); ratio = limit / p50."
+  echo
+  echo "| workload | p50 | p99 | limit | ratio |"
+  echo "|---|---|---|---|---|"
+  echo "| last completion → callback start | $p50 | $p99 | $floor | $(ratio "$floor" "$p50") |"
+  echo
+} > "$out"
+write_section Barrier "$out"
+cat "$out"
+rm -f "$out"
