@@ -43,30 +43,25 @@ extension BenchCommand {
             guard !batch.isEmpty else { break }
             leased += batch
         }
+        if analyze {
+            let schema = try database.schemaName().quoted
+            _ = try await client.withTransaction { tx in
+                try await tx.execute("ANALYZE \(schema).messages, \(schema).barrier_members, \(schema).barriers, \(schema).message_keys")
+            }
+        }
         let work = leased.map { (lease: $0.lease, key: $0.headers["muster-member"] ?? "") }
         let next = JobCounter()
-        let done = JobCounter()
         let barriers = client.barriers
         let queue = self.queue
-        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<clients {
-                group.addTask {
-                    while ContinuousClock.now < deadline {
-                        let index = next.count.add(1, ordering: .relaxed).oldValue
-                        guard index < work.count else { throw CommandFailure(message: "bench barrier ran out of members", status: 1) }
-                        try await barriers.complete(queue: queue, lease: work[index].lease, barrierID: barrier,
-                                                    memberKey: work[index].key, result: .emptyObject)
-                        done.count.add(1, ordering: .relaxed)
-                    }
-                }
-            }
-            try await group.waitForAll()
+        let perSecond = try await Self.rate(clients: clients, seconds: seconds) {
+            let index = next.count.add(1, ordering: .relaxed).oldValue
+            guard index < work.count else { throw CommandFailure(message: "bench barrier ran out of members", status: 1) }
+            try await barriers.complete(queue: queue, lease: work[index].lease, barrierID: barrier,
+                                        memberKey: work[index].key, result: .emptyObject)
+            return 1
         }
-        let elapsed = ContinuousClock.now - started
         await client.shutdown()
-        print(String(format: "%.1f", Double(done.count.load(ordering: .relaxed)) / Self.seconds(elapsed)))
+        print(String(format: "%.1f", perSecond))
     }
 
     /// One-member fan-outs, one after another, with a member worker and a callback worker

@@ -46,6 +46,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "latency: false polls every --poll-interval instead of LISTEN.") var listen = true
     @Option(name: .customLong("poll-interval")) var pollInterval: DurationArgument?
     @Option(help: "fanout/fanin: members of the barrier.") var members = 100_000
+    @Flag(help: "fanin: ANALYZE the filled tables before measuring, as the pgbench side does.") var analyze = false
     @Option(help: "callback: executions measured one after another.") var samples = 100
     @Option(name: .customLong("callback-queue"), help: "fanout/fanin/callback: the callbacks' queue.") var callbackQueue: QueueName = "bench-callbacks"
 
@@ -135,38 +136,43 @@ struct BenchCommand: AsyncParsableCommand {
         )
         let queue = client.queue(queue)
         let payload = try JSONPayload(json: #"{"n":1}"#)
-        let jobs = JobCounter()
         let workload = self.workload
+        let perSecond = try await Self.rate(clients: clients, seconds: seconds) {
+            switch workload {
+            case .send1:
+                try await queue.send(OutgoingMessage(payload: payload))
+                return 1
+            case .send100:
+                try await queue.send(Array(repeating: OutgoingMessage(payload: payload), count: 100))
+                return 100
+            case .read1ack, .read10ack:
+                let messages = try await queue.read(limit: workload.jobsPerIteration)
+                guard !messages.isEmpty else { throw CommandFailure(message: "bench queue ran dry", status: 1) }
+                try await queue.ack(messages.map(\.lease))
+                return messages.count
+            case .drain, .latency, .fanout, .fanin, .callback:
+                throw CommandFailure(message: "\(workload) is not a statement workload", status: 2)
+            }
+        }
+        await client.shutdown()
+        print(String(format: "%.1f", perSecond))
+    }
+
+    /// Runs `iteration` in `clients` concurrent loops for `seconds` and returns jobs per
+    /// second (each iteration returns the jobs it completed).
+    static func rate(clients: Int, seconds: Double, _ iteration: @escaping @Sendable () async throws -> Int) async throws -> Double {
+        let jobs = JobCounter()
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<clients {
                 group.addTask {
-                    while ContinuousClock.now < deadline {
-                        switch workload {
-                        case .send1:
-                            try await queue.send(OutgoingMessage(payload: payload))
-                        case .send100:
-                            try await queue.send(Array(repeating: OutgoingMessage(payload: payload), count: 100))
-                        case .drain, .latency, .fanout, .fanin, .callback:
-                            return
-                        case .read1ack, .read10ack:
-                            let messages = try await queue.read(limit: workload.jobsPerIteration)
-                            guard !messages.isEmpty else { throw CommandFailure(message: "bench queue ran dry", status: 1) }
-                            try await queue.ack(messages.map(\.lease))
-                            jobs.count.add(messages.count, ordering: .relaxed)
-                            continue
-                        }
-                        jobs.count.add(workload.jobsPerIteration, ordering: .relaxed)
-                    }
+                    while ContinuousClock.now < deadline { jobs.count.add(try await iteration(), ordering: .relaxed) }
                 }
             }
             try await group.waitForAll()
         }
-        let elapsed = ContinuousClock.now - started
-        let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        await client.shutdown()
-        print(String(format: "%.1f", Double(jobs.count.load(ordering: .relaxed)) / elapsedSeconds))
+        return Double(jobs.count.load(ordering: .relaxed)) / Self.seconds(ContinuousClock.now - started)
     }
 }
 

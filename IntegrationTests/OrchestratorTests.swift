@@ -1,0 +1,62 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// DESIGN.md guarantee 7 through the worker: a redelivered orchestration message does not
+/// re-run finished work, before or after its tombstone is collected.
+@Suite struct OrchestratorTests {
+    private func run(_ worker: Worker, until done: () async throws -> Bool) async throws {
+        let running = Task { try await worker.run() }
+        defer { running.cancel() }
+        try await waitUntil(timeout: .seconds(20), done)
+        running.cancel()
+        _ = await running.result
+    }
+
+    @Test func redeliveredOrchestrationOfAFinishedStepIsSkippedAlsoAfterTombstoneCollection() async throws {
+        try await OrchestrationFixture.with { fixture in
+            let runs = Locked(0)
+            var worker = Worker(client: fixture.client, queue: fixture.members.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            worker.registerOrchestrator(task: "orchestrate", as: JSONPayload.Ignored.self) { _, claim, _ in
+                runs.withLock { $0 += 1 }
+                #expect(claim.step == "orchestrate")
+            }
+            let execution = try await fixture.newExecution()
+            func deliver() async throws {
+                try await fixture.members.send(OutgoingMessage(payload: .emptyObject, task: "orchestrate", executionID: execution))
+                try await run(worker) { try await fixture.count("messages") == 0 }
+            }
+            try await deliver()
+            #expect(runs.value == 1)
+            #expect(try await fixture.count("claims", where: "state = 'finished'") == 1)
+
+            try await deliver()          // redelivered while the tombstone stands
+            #expect(runs.value == 1)
+
+            try await fixture.client.executions.transition(execution, to: .running)
+            try await fixture.client.executions.transition(execution, to: .completed)
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(try await Reaper(client: fixture.client, options: ReaperOptions(tombstoneRetention: .milliseconds(1))).sweepOnce()?["tombstones"] == 1)
+            try await deliver()          // and after the tombstone is gone
+            #expect(runs.value == 1)
+        }
+    }
+
+    @Test func failedOrchestrationReleasesItsClaimSoTheRetryRuns() async throws {
+        try await OrchestrationFixture.with(settings: QueueSettings(retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))) { fixture in
+            struct Flaky: Error {}
+            let runs = Locked(0)
+            var worker = Worker(client: fixture.client, queue: fixture.members.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            worker.registerOrchestrator(task: "orchestrate", as: JSONPayload.Ignored.self) { _, _, context in
+                runs.withLock { $0 += 1 }
+                if context.attempt == 1 { throw Flaky() }
+            }
+            let execution = try await fixture.newExecution()
+            try await fixture.members.send(OutgoingMessage(payload: .emptyObject, task: "orchestrate", executionID: execution))
+            try await run(worker) { try await fixture.count("messages") == 0 }
+            #expect(runs.value == 2)
+            #expect(try await fixture.count("claims", where: "state = 'finished' AND token = 1") == 1)
+        }
+    }
+}

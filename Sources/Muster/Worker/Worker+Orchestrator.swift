@@ -1,0 +1,68 @@
+public import Foundation
+import Logging
+
+/// A redelivered orchestration message found the step held by another live claim; it is
+/// retried with backoff (the holder may yet die, and its claim expire).
+struct ClaimHeldByOther: Error, CustomStringConvertible {
+    var holder: String
+    var expiresAt: Date
+    var description: String { "orchestration step is held by \(holder) until \(expiresAt)" }
+}
+
+extension Worker {
+    /// Registers an orchestrator for `task`: a handler that runs at most once to completion
+    /// per (execution, `step`), guarded by an orchestration claim.
+    ///
+    /// Before the handler runs, the worker claims the step for the message's execution. A
+    /// step that already finished (tombstone) or whose execution is terminal is skipped and
+    /// the message acked, so a redelivered orchestration message never re-runs finished work,
+    /// also after the reaper has collected the tombstone. A step held by another live claim is
+    /// retried later. While the handler runs the claim is heartbeated every third of
+    /// `claimTTL`; on success it becomes a tombstone before the message is acked, on failure
+    /// it is released (retried on a lost connection) so the retry can claim it at once.
+    /// Messages without an execution id are dead-lettered as non-retryable.
+    public mutating func registerOrchestrator<Input: Decodable & Sendable>(
+        task: String,
+        step: String = "orchestrate",
+        claimTTL: Duration = .seconds(30),
+        as input: Input.Type = Input.self,
+        decoder: JSONDecoder = JSONDecoder(),
+        _ handler: @escaping @Sendable (Input, Claim, HandlerContext) async throws -> Void
+    ) {
+        let decoder = UncheckedDecoder(decoder)
+        let claims = client.claims
+        handlers[task] = { payload, context in
+            guard let execution = context.executionID else {
+                throw NonRetryableError(MusterError(.invalidArgument, "orchestration message \(context.messageID) has no execution id"))
+            }
+            let value: Input = try decoder.decode(payload)
+            switch try await claims.tryClaim(execution, step: step, ttl: claimTTL) {
+            case .finished:
+                context.logger.info("orchestration step already finished; skipping", metadata: ["step": "\(step)"])
+                return .ack
+            case .heldByOther(let holder, let expiresAt):
+                throw ClaimHeldByOther(holder: holder, expiresAt: expiresAt)
+            case .won(let claim):
+                let heartbeat = Task {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: claimTTL / 3)
+                        guard try await claims.heartbeat(claim) else { return }
+                    }
+                }
+                defer { heartbeat.cancel() }
+                do {
+                    try await handler(value, claim, context)
+                } catch {
+                    heartbeat.cancel()
+                    _ = try? await Task { try await claims.release(claim) }.value
+                    throw error
+                }
+                heartbeat.cancel()
+                guard try await Task(operation: { try await claims.finish(claim) }).value else {
+                    throw MusterError(.invalidArgument, "orchestration claim on \(step) was lost before it finished")
+                }
+                return .ack
+            }
+        }
+    }
+}
