@@ -104,6 +104,8 @@ out=$(mktemp)
   echo "|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
+  echo "Hot row: every completion decrements the one barrier row, so completions serialise on its row lock and each waits for the previous commit; the single-row limit itself falls from 4 to 16 completers. Muster stays at 0.94-1.15 of it (above it at 16, where its pool queues completers instead of piling them on the lock). Sharded sub-counters were not built: PLATFORM.md measured them at 5.5-7.6k/s with 4-16 completers, worth it only when one barrier must absorb more than ~3k completions/s."
+  echo
   echo "Last completion → callback handler start, in ms, 100 one-member barriers one after another with a member worker and a callback worker (LISTEN/NOTIFY) in one process. The limit is one completion's commit as pgbench measured it at 1 completer (the callback exists only after it); ratio = limit / p50."
   echo
   echo "| workload | p50 | p99 | limit | ratio |"
