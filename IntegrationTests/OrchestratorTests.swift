@@ -6,13 +6,6 @@ import Testing
 /// DESIGN.md guarantee 7 through the worker: a redelivered orchestration message does not
 /// re-run finished work, before or after its tombstone is collected.
 @Suite struct OrchestratorTests {
-    private func run(_ worker: Worker, until done: () async throws -> Bool) async throws {
-        let running = Task { try await worker.run() }
-        defer { running.cancel() }
-        try await waitUntil(timeout: .seconds(20), done)
-        running.cancel()
-        _ = await running.result
-    }
 
     @Test func redeliveredOrchestrationOfAFinishedStepIsSkippedAlsoAfterTombstoneCollection() async throws {
         try await OrchestrationFixture.with { fixture in

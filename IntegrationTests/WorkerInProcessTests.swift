@@ -9,14 +9,6 @@ import Testing
     struct Input: Codable, Sendable { var n: Int }
     struct Boom: Error, CustomStringConvertible { var attempt: Int; var description: String { "boom on attempt \(attempt)" } }
 
-    /// Runs `worker` until `done` holds, then cancels it (which also releases leases).
-    private func run(_ worker: Worker, until done: () async throws -> Bool) async throws {
-        let running = Task { try await worker.run() }
-        defer { running.cancel() }
-        try await waitUntil(timeout: .seconds(20), done)
-        running.cancel()
-        _ = await running.result
-    }
 
     @Test func handlerThatAlwaysThrowsGetsExactlyMaxAttemptsThenADeadLetterAndOneHookCall() async throws {
         try await QueueFixture.with(settings: QueueSettings(maxAttempts: 3, retryBackoffBase: .milliseconds(50), retryBackoffMax: .milliseconds(100))) { fixture in

@@ -25,6 +25,7 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
             case payloadTooLarge = "payload too large"
             case illegalTransition = "illegal execution transition"
             case unknownExecution = "unknown execution"
+            case executionFailed = "execution failed"
         }
 
         private let base: Base
@@ -66,6 +67,8 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let illegalTransition = Code(.illegalTransition)
         /// The execution (or barrier) does not exist.
         public static let unknownExecution = Code(.unknownExecution)
+        /// The execution being waited for ended failed or canceled; the message carries its error.
+        public static let executionFailed = Code(.executionFailed)
 
         public var description: String { base.rawValue }
     }

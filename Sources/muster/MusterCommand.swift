@@ -19,8 +19,9 @@ struct MusterCommand: AsyncParsableCommand {
           muster migrate --status --json --embedded
         """,
         subcommands: [
-            MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
+            DemoCommand.self, MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
             Release.self, DeadLettersCommand.self, EmbeddedCommand.self, ReaperCommand.self, BenchCommand.self, TestWorkerCommand.self,
+            DemoWorkerCommand.self,
         ]
     )
 

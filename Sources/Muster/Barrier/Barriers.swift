@@ -67,11 +67,15 @@ public struct Barriers: Sendable {
     /// Records that the barrier's callback completed (once) and acks the callback message
     /// (fenced), in one statement. Returns whether this call finalized it and whether the ack
     /// applied. The finalization stands even when the lease was lost, so whoever holds the
-    /// message next skips the side effects.
+    /// message next skips the side effects. With `transaction`, it happens only if the caller
+    /// commits, and the barrier row stays locked until then: work done after a `finalized`
+    /// answer in the same transaction happens once.
     @discardableResult
-    public func finalize(queue: QueueName, lease: Lease, barrierID: Int64) async throws -> (finalized: Bool, acked: Bool) {
+    public func finalize(
+        queue: QueueName, lease: Lease, barrierID: Int64, in transaction: Transaction? = nil
+    ) async throws -> (finalized: Bool, acked: Bool) {
         let row = try await client.run(
-            sql.finalizeBarrier, [queue.rawValue, lease.messageID, lease.readCount, barrierID], retry: .idempotent
+            sql.finalizeBarrier, [queue.rawValue, lease.messageID, lease.readCount, barrierID], in: transaction, retry: .idempotent
         ).single()
         return (try row.decode(0), try row.decode(1))
     }

@@ -45,6 +45,7 @@ public final class MusterClient: Sendable {
     let notifications: NotificationHub
     let queueSQL: QueueSQL
     let orchestrationSQL: OrchestrationSQL
+    let inspectionSQL: InspectionSQL
 
     /// Creates a client. Connects lazily: the first operation opens the first connection.
     public init(
@@ -59,6 +60,7 @@ public final class MusterClient: Sendable {
         self.database = database
         self.queueSQL = QueueSQL(schema: schema)
         self.orchestrationSQL = OrchestrationSQL(schema: schema)
+        self.inspectionSQL = InspectionSQL(schema: schema)
         self.pool = ConnectionPool(
             connectionString: database.connectionString,
             options: .init(

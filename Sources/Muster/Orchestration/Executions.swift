@@ -44,6 +44,14 @@ public struct Executions: Sendable {
         return try rows.rows.first.map(Self.execution(from:))
     }
 
+    /// Locks the execution's row in `transaction` until it ends and returns its status (nil
+    /// when unknown): work that must not race a status change (failing, canceling) checks
+    /// the status under this lock.
+    func lockStatus(_ id: UUID, in transaction: Transaction) async throws -> ExecutionStatus? {
+        let rows = try await client.run(sql.lockExecution, [id], on: transaction.connection)
+        return try rows.rows.first.flatMap { ExecutionStatus(rawValue: try $0.decode(0)) }
+    }
+
     /// Moves an execution to `status`, optionally recording its stage, output or error, and
     /// returns it as it is now. Throws `illegalTransition` (nothing changed) or
     /// `unknownExecution`.

@@ -4,6 +4,7 @@
 struct OrchestrationSQL: Sendable {
     let createExecution: Statement
     let getExecution: Statement
+    let lockExecution: Statement
     let transitionExecution: Statement
     let listExecutions: Statement
     let fanOut: Statement
@@ -38,6 +39,7 @@ struct OrchestrationSQL: Sendable {
         }
         createExecution = statement("create_execution", "SELECT id, created FROM \(s).create_execution($1, $2::jsonb, $3, $4::timestamptz)")
         getExecution = statement("get_execution", "SELECT \(Self.executionColumns) FROM \(s).executions WHERE id = $1::uuid")
+        lockExecution = statement("lock_execution", "SELECT status FROM \(s).executions WHERE id = $1::uuid FOR UPDATE")
         transitionExecution = statement("transition_execution", """
             SELECT \(Self.executionColumns)
             FROM \(s).transition_execution($1::uuid, $2, $3, $4::jsonb, $5)

@@ -14,12 +14,21 @@ extension Worker {
         _ handler: @escaping @Sendable (Input, HandlerContext) async throws -> Output
     ) {
         let decoder = UncheckedDecoder(decoder)
+        registerMember(task: task) { payload, context in
+            try JSONPayload(encoding: try await handler(try decoder.decode(payload), context))
+        }
+    }
+
+    /// The untyped form of `registerMember`: payload in, result out, as JSON.
+    mutating func registerMember(
+        task: String,
+        _ handler: @escaping @Sendable (JSONPayload, HandlerContext) async throws -> JSONPayload
+    ) {
         handlers[task] = { payload, context in
             guard let barrierID = context.barrierID, let key = context.memberKey else {
                 throw NonRetryableError(MusterError(.invalidArgument, "message \(context.messageID) is not a barrier member (no muster-barrier/muster-member headers)"))
             }
-            let output = try await handler(try decoder.decode(payload), context)
-            return .member(barrierID: barrierID, key: key, result: try JSONPayload(encoding: output))
+            return .member(barrierID: barrierID, key: key, result: try await handler(payload, context))
         }
     }
 
@@ -35,6 +44,18 @@ extension Worker {
         _ handler: @escaping @Sendable (Payload, BarrierCallback, HandlerContext) async throws -> Void
     ) {
         let decoder = UncheckedDecoder(decoder)
+        registerCallback(task: task) { payload, callback, context in
+            try await handler(try decoder.decode(payload), callback, context)
+            return nil
+        }
+    }
+
+    /// The untyped form of `registerCallback`. The handler may return a continuation: work
+    /// committed in the transaction that finalizes the barrier, so it happens exactly once.
+    mutating func registerCallback(
+        task: String,
+        _ handler: @escaping @Sendable (JSONPayload, BarrierCallback, HandlerContext) async throws -> Completion.Continuation?
+    ) {
         let barriers = client.barriers
         handlers[task] = { payload, context in
             guard let barrierID = context.barrierID else {
@@ -47,10 +68,9 @@ extension Worker {
                 context.logger.info("callback already finalized; skipping its side effects", metadata: ["barrier_id": "\(barrierID)"])
                 return .finalize(barrierID: barrierID, skipped: true)
             }
-            let input: Payload = try decoder.decode(payload)
             let members = try await barriers.members(of: barrierID)
-            try await handler(input, BarrierCallback(barrier: barrier, members: members), context)
-            return .finalize(barrierID: barrierID, skipped: false)
+            let continuation = try await handler(payload, BarrierCallback(barrier: barrier, members: members), context)
+            return .finalize(barrierID: barrierID, skipped: false, then: continuation)
         }
     }
 }

@@ -30,12 +30,23 @@ extension Worker {
         _ handler: @escaping @Sendable (Input, Claim, HandlerContext) async throws -> Void
     ) {
         let decoder = UncheckedDecoder(decoder)
+        registerOrchestrator(task: task, step: step, claimTTL: claimTTL) { payload, claim, context in
+            try await handler(try decoder.decode(payload), claim, context)
+        }
+    }
+
+    /// The untyped form of `registerOrchestrator`: the handler gets the raw payload.
+    mutating func registerOrchestrator(
+        task: String,
+        step: String,
+        claimTTL: Duration,
+        _ handler: @escaping @Sendable (JSONPayload, Claim, HandlerContext) async throws -> Void
+    ) {
         let claims = client.claims
         handlers[task] = { payload, context in
             guard let execution = context.executionID else {
                 throw NonRetryableError(MusterError(.invalidArgument, "orchestration message \(context.messageID) has no execution id"))
             }
-            let value: Input = try decoder.decode(payload)
             switch try await claims.tryClaim(execution, step: step, ttl: claimTTL) {
             case .finished:
                 context.logger.info("orchestration step already finished; skipping", metadata: ["step": "\(step)"])
@@ -51,7 +62,7 @@ extension Worker {
                 }
                 defer { heartbeat.cancel() }
                 do {
-                    try await handler(value, claim, context)
+                    try await handler(payload, claim, context)
                 } catch {
                     heartbeat.cancel()
                     _ = try? await Task { try await claims.release(claim) }.value

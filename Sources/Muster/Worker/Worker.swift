@@ -54,9 +54,12 @@ public struct Worker: Service {
     }
 
     /// Runs until graceful shutdown or cancellation; see the type's guarantees.
-    /// Throws `unknownQueue`, `invalidArgument` or `schemaOutdated` before consuming anything.
+    /// Throws before consuming anything: `invalidArgument`, `schemaNotInstalled`,
+    /// `schemaOutdated` / `schemaTooNew` (naming both versions: a worker never runs against a
+    /// schema other than the one it was built for), or `unknownQueue`.
     public func run() async throws {
         try options.validate()
+        try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
         let runtime = try await WorkerRuntime(worker: self)
         try await runtime.run()
     }

@@ -167,7 +167,13 @@ final class WorkerRuntime: Sendable {
         do {
             switch outcome {
             case .succeeded(let completion):
-                if try await complete(message, completion) { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
+                do {
+                    if try await complete(message, completion) { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
+                } catch let failure as ContinuationFailed {
+                    // Nothing was committed: the work the handler asked for failed, so the
+                    // delivery failed like a handler error (retried, or dead-lettered).
+                    await settle(message, .failed("\(failure.underlying)", retryable: !(failure.underlying is NonRetryableError)))
+                }
             case .leaseLost:
                 leaseWasLost(message, while: "running")
             case .interrupted:
@@ -213,8 +219,23 @@ final class WorkerRuntime: Sendable {
                 ])
             }
             return outcome.applied
-        case .finalize(let barrierID, _):
-            return try await worker.client.barriers.finalize(queue: worker.queue, lease: message.lease, barrierID: barrierID).acked
+        case .finalize(let barrierID, _, let continuation):
+            let (client, queue, lease) = (worker.client, worker.queue, message.lease)
+            guard let continuation else {
+                return try await client.barriers.finalize(queue: queue, lease: lease, barrierID: barrierID).acked
+            }
+            // Finalize first: it locks the barrier row, so the continuation runs in exactly
+            // one transaction, the one that finalized.
+            return try await client.withTransaction { transaction in
+                let outcome = try await client.barriers.finalize(queue: queue, lease: lease, barrierID: barrierID, in: transaction)
+                guard outcome.finalized else { return outcome.acked }
+                do {
+                    try await continuation(transaction)
+                } catch {
+                    throw ContinuationFailed(underlying: error)
+                }
+                return outcome.acked
+            }
         }
     }
 
@@ -270,4 +291,9 @@ final class WorkerRuntime: Sendable {
         logger.warning("drain timeout: releasing unfinished leases", metadata: ["count": "\(leftovers.count)"])
         _ = await Task { try? await self.queue.release(leftovers) }.value
     }
+}
+
+/// A callback's continuation failed: the finalize transaction rolled back.
+private struct ContinuationFailed: Error {
+    var underlying: any Error
 }

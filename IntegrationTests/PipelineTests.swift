@@ -1,0 +1,146 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// Typed pipelines end to end: a two-stage pipeline (the second stage fans out from the
+/// first one's aggregate) run by in-process workers against PostgreSQL.
+@Suite struct PipelineTests {
+    struct Job: Codable, Sendable { var id: Int; var parts: Int }
+    struct Item: Codable, Sendable { var job: Int; var index: Int }
+    struct Squares: Codable, Sendable { var job: Int; var values: [Int] }
+    struct Total: Codable, Sendable, Equatable { var job: Int; var total: Int; var chunks: Int }
+
+    /// Calls of each (execution, stage) aggregate that ran to the end.
+    typealias AggregateRuns = Locked<[String: Int]>
+
+    /// square each item, then sum the squares in chunks of ten.
+    static func squaresThenSums(queue: QueueName, runs: AggregateRuns, failIndex: Int? = nil) -> Pipeline<Job, Total> {
+        @Sendable func counted(_ context: HandlerContext, _ stage: String) {
+            runs.withLock { $0["\(context.executionID!)/\(stage)", default: 0] += 1 }
+        }
+        return Pipeline("squares", queue: queue, input: Job.self)
+            .stage("square") { job, _ in
+                (0..<job.parts).map { Item(job: job.id, index: $0) }
+            } process: { item, _ in
+                struct Refused: Error {}
+                if item.index == failIndex { throw Refused() }
+                return item.index * item.index + item.job
+            } aggregate: { job, values, context in
+                counted(context, "square")
+                return Squares(job: job.id, values: values)
+            }
+            .stage("sum") { squares, _ in
+                stride(from: 0, to: squares.values.count, by: 10).map { Array(squares.values[$0..<min($0 + 10, squares.values.count)]) }
+            } process: { chunk, _ in
+                chunk.reduce(0, +)
+            } aggregate: { squares, sums, context in
+                counted(context, "sum")
+                return Total(job: squares.job, total: sums.reduce(0, +), chunks: sums.count)
+            }
+    }
+
+    static func expected(_ job: Job) -> Total {
+        Total(job: job.id, total: (0..<job.parts).map { $0 * $0 + job.id }.reduce(0, +), chunks: (job.parts + 9) / 10)
+    }
+
+    private func workers(_ pipeline: Pipeline<Job, Total>, _ fixture: QueueFixture, count: Int = 2) throws -> [Worker] {
+        try (0..<count).map { _ in
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            try worker.register(pipeline)
+            return worker
+        }
+    }
+
+    @Test func twoStagesOverFiveExecutionsOfFiftyPartsGiveTheExpectedOutputWithOneAggregatePerBarrier() async throws {
+        try await QueueFixture.with(settings: QueueSettings(archiveOnAck: true), options: .init(maxConnections: 6)) { fixture in
+            let runs = AggregateRuns([:])
+            let pipeline = Self.squaresThenSums(queue: fixture.queue.name, runs: runs)
+            let jobs = (1...5).map { Job(id: $0, parts: 50) }
+            var started: [PipelineExecution<Total>] = []
+            for job in jobs { started.append(try await fixture.client.start(pipeline, input: job)) }
+            let workers = try workers(pipeline, fixture)
+            try await run(workers[0], workers[1], timeout: .seconds(60)) {
+                try await fixture.count("executions", where: "status IN ('completed', 'failed')") == 5
+            }
+
+            // Waiting works from another client (as from another process).
+            let other = MusterClient(database: try TestDatabase.configuration(), schema: fixture.schema)
+            defer { Task { await other.shutdown() } }
+            for (job, execution) in zip(jobs, started) {
+                #expect(try await other.execution(execution.id, of: pipeline).result(timeout: .seconds(5)) == Self.expected(job))
+            }
+            #expect(try await fixture.count("executions", where: "status = 'completed' AND stage = 'sum'") == 5)
+            #expect(try await fixture.count("barriers", where: "status = 'fired' AND finalized_at IS NOT NULL") == 10)
+            #expect(runs.value.count == 10 && runs.value.values.allSatisfy { $0 == 1 })
+            // One callback message per barrier, each acked once; nothing left in the queue.
+            #expect(try await fixture.count("archive", where: "task LIKE 'squares.%.aggregate'") == 10)
+            #expect(try await fixture.count("archive", where: "task = 'squares.square'") == 250)
+            #expect(try await fixture.count("archive", where: "task = 'squares.sum'") == 25)
+            #expect(try await fixture.count("messages") == 0)
+            #expect(try await fixture.count("dead_letters") == 0)
+        }
+    }
+
+    @Test func startingTwiceWithOneKeyStartsOneExecution() async throws {
+        try await QueueFixture.with { fixture in
+            let pipeline = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]))
+            let first = try await fixture.client.start(pipeline, input: Job(id: 7, parts: 3), idempotencyKey: "order-7")
+            let again = try await fixture.client.start(pipeline, input: Job(id: 8, parts: 30), idempotencyKey: "order-7")
+            #expect(first.created && !again.created)
+            #expect(first.id == again.id)
+            #expect(try await fixture.count("executions") == 1)
+            #expect(try await fixture.count("messages", where: "task = 'squares.start'") == 1)
+
+            // In the caller's transaction: rolled back, nothing exists.
+            struct Abort: Error {}
+            await #expect(throws: Abort.self) {
+                try await fixture.client.withTransaction { transaction in
+                    _ = try await fixture.client.start(pipeline, input: Job(id: 9, parts: 1), idempotencyKey: "order-9", in: transaction)
+                    throw Abort()
+                }
+            }
+            #expect(try await fixture.count("executions") == 1)
+            #expect(try await fixture.count("messages") == 1)
+
+            let workers = try workers(pipeline, fixture, count: 1)
+            try await run(workers[0]) { try await fixture.count("executions", where: "status = 'completed'") == 1 }
+            #expect(try await first.result(timeout: .seconds(5)) == Self.expected(Job(id: 7, parts: 3)))
+        }
+    }
+
+    @Test func aPartThatFailsForGoodFailsTheExecutionAndItsAggregateNeverRuns() async throws {
+        let settings = QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))
+        try await QueueFixture.with(settings: settings) { fixture in
+            let runs = AggregateRuns([:])
+            let pipeline = Self.squaresThenSums(queue: fixture.queue.name, runs: runs, failIndex: 3)
+            let execution = try await fixture.client.start(pipeline, input: Job(id: 1, parts: 10))
+            let workers = try workers(pipeline, fixture, count: 1)
+            try await run(workers[0]) { try await fixture.count("messages") == 0 }
+            let error = await #expect(throws: MusterError.self) { try await execution.result(timeout: .seconds(5)) }
+            #expect(error?.code == .executionFailed)
+            #expect(error?.message.contains("dead-lettered") == true)
+            #expect(runs.value.isEmpty)
+            #expect(try await fixture.count("barriers", where: "status = 'failed' AND finalized_at IS NOT NULL") == 1)
+        }
+    }
+
+    @Test func invalidPipelinesAndMismatchedQueuesAreRefusedAndWriteNothing() async throws {
+        try await QueueFixture.with { fixture in
+            let empty = Pipeline("empty", queue: fixture.queue.name, input: Job.self)
+            let error = await #expect(throws: MusterError.self) { try await fixture.client.start(empty, input: Job(id: 1, parts: 1)) }
+            #expect(error?.code == .invalidArgument)
+            let pipeline = Self.squaresThenSums(queue: "elsewhere", runs: AggregateRuns([:]))
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name)
+            #expect(throws: MusterError.self) { try worker.register(pipeline) }
+            let unknownQueue = await #expect(throws: MusterError.self) { try await fixture.client.start(pipeline, input: Job(id: 1, parts: 1)) }
+            #expect(unknownQueue?.code == .unknownQueue)
+            let executions = try await fixture.count("executions")
+            #expect(executions == 0)
+            let unknown = await #expect(throws: MusterError.self) {
+                try await fixture.client.execution(UUID(), of: pipeline).result(timeout: .seconds(1))
+            }
+            #expect(unknown?.code == .unknownExecution)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+public import Foundation
+
+/// A handle on one execution of a pipeline, from the process that started it or any other:
+/// its status, and its typed result once it completes.
+public struct PipelineExecution<Output: Decodable & Sendable>: Sendable {
+    /// The execution's id (`executions.id`).
+    public let id: UUID
+    /// False when `start` found an execution with the same idempotency key and started nothing.
+    public let created: Bool
+    let client: MusterClient
+
+    /// The execution as it is now. Throws `unknownExecution` when there is none with this id.
+    public func status() async throws -> Execution {
+        guard let execution = try await client.executions.get(id) else {
+            throw MusterError(.unknownExecution, "execution \(id) does not exist")
+        }
+        return execution
+    }
+
+    /// Waits until the execution finishes and returns its output, polling its row (first
+    /// every few milliseconds, backing off to every 250 ms).
+    ///
+    /// Throws `executionFailed` (with the execution's error) when it failed or was canceled,
+    /// `timeout` when it is still running after `timeout`, `unknownExecution`, or
+    /// `invalidArgument` when the output does not decode as `Output`.
+    public func result(timeout: Duration, decoder: JSONDecoder = JSONDecoder()) async throws -> Output {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var interval = Duration.milliseconds(5)
+        while true {
+            let execution = try await status()
+            switch execution.status {
+            case .completed:
+                guard let output = execution.output else {
+                    throw MusterError(.database, "execution \(id) completed without an output")
+                }
+                return try output.decode(as: Output.self, decoder: decoder)
+            case .failed, .canceled:
+                throw MusterError(.executionFailed, "execution \(id) \(execution.status): \(execution.error ?? "no error recorded")")
+            default:
+                let left = deadline - clock.now
+                guard left > .zero else {
+                    throw MusterError(.timeout, "execution \(id) is still \(execution.status) after \(timeout)")
+                }
+                try await Task.sleep(for: min(interval, left))
+                interval = min(interval * 2, .milliseconds(250))
+            }
+        }
+    }
+}
+
+extension MusterClient {
+    /// Starts an execution of `pipeline`: creates it and enqueues its first message in one
+    /// transaction (the caller's when given, so the execution exists only if it commits), and
+    /// returns its handle.
+    ///
+    /// With an `idempotencyKey` already used for this pipeline, returns that execution
+    /// (`created == false`) and enqueues nothing, whatever `input` is now; such a start is
+    /// retried once after a lost connection. `summary` is stored as `executions.input_summary`
+    /// for people reading the table. Throws `invalidArgument` (pipeline, key), `unknownQueue`
+    /// or `payloadTooLarge`; nothing is written then.
+    public func start<Input, Output>(
+        _ pipeline: Pipeline<Input, Output>,
+        input: Input,
+        idempotencyKey: String? = nil,
+        summary: JSONPayload? = nil,
+        deadline: Date? = nil,
+        in transaction: Transaction? = nil
+    ) async throws -> PipelineExecution<Output> {
+        try pipeline.validate()
+        let payload = try JSONPayload(encoding: input)
+        let start: @Sendable (Transaction) async throws -> PipelineExecution<Output> = { transaction in
+            let created = try await self.executions.create(
+                pipeline: pipeline.name, inputSummary: summary, idempotencyKey: idempotencyKey, deadline: deadline, in: transaction
+            )
+            if created.created {
+                let message = OutgoingMessage(payload: payload, task: pipeline.startTask, executionID: created.id)
+                try await self.queue(pipeline.queue).send(message, in: transaction)
+            }
+            return PipelineExecution(id: created.id, created: created.created, client: self)
+        }
+        if let transaction { return try await start(transaction) }
+        // Only a keyed start is safe to repeat after an ambiguous commit.
+        return try await withRetry(idempotencyKey == nil ? .once : .idempotent) {
+            try await withTransaction(start)
+        }
+    }
+
+    /// A handle on an existing execution of `pipeline`, e.g. to wait for its result from
+    /// another process. Reads nothing until used.
+    public func execution<Input, Output>(_ id: UUID, of pipeline: Pipeline<Input, Output>) -> PipelineExecution<Output> {
+        PipelineExecution(id: id, created: false, client: self)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+
+extension Worker {
+    /// Registers every handler of `pipeline`: its start (the first stage's split, guarded by
+    /// an orchestration claim), and each stage's parts and aggregate. The worker must consume
+    /// the pipeline's queue. See `Pipeline` for what is guaranteed.
+    ///
+    /// Throws `invalidArgument` for an invalid pipeline or one on another queue.
+    public mutating func register<Input, Output>(_ pipeline: Pipeline<Input, Output>, claimTTL: Duration = .seconds(30)) throws {
+        try pipeline.validate()
+        guard pipeline.queue == queue else {
+            throw MusterError(.invalidArgument, "pipeline \(pipeline.name) runs on queue \(pipeline.queue), this worker consumes \(queue)")
+        }
+        let client = self.client
+        let stages = pipeline.stages
+        registerOrchestrator(task: pipeline.startTask, step: "start", claimTTL: claimTTL) { input, _, context in
+            let executionID = try context.requireExecutionID()
+            let parts = try await stages[0].split(input, context)
+            try await Self.invalidInputIsFinal {
+                try await client.barriers.fanOut(pipeline.fanOut(stage: 0, executionID: executionID, input: input, parts: parts))
+            }
+        }
+        for (index, stage) in stages.enumerated() {
+            registerMember(task: pipeline.partTask(stage), stage.process)
+            registerCallback(task: pipeline.aggregateTask(stage)) { input, callback, context in
+                let executionID = try context.requireExecutionID()
+                // A fail-fast barrier that tripped has already failed the execution; one that
+                // was failed or canceled meanwhile gets no more work. Finalize only.
+                guard callback.barrier.status == .fired,
+                      let execution = try await client.executions.get(executionID), !execution.status.isTerminal
+                else { return nil }
+                let results = callback.succeeded.map { $0.result ?? JSONPayload(trusted: "null") }
+                let output = try await stage.aggregate(input, results, context)
+                if index + 1 < stages.count {
+                    let parts = try await stages[index + 1].split(output, context)
+                    let next = pipeline.fanOut(stage: index + 1, executionID: executionID, input: output, parts: parts)
+                    return { transaction in
+                        guard try await client.executions.lockStatus(executionID, in: transaction)?.isTerminal == false else { return }
+                        try await Self.invalidInputIsFinal { try await client.barriers.fanOut(next, in: transaction) }
+                    }
+                }
+                return { transaction in
+                    guard try await client.executions.lockStatus(executionID, in: transaction)?.isTerminal == false else { return }
+                    try await client.executions.transition(executionID, to: .completed, output: output, in: transaction)
+                }
+            }
+        }
+    }
+
+    /// A fan-out refused for its input (too many parts, a part over the payload limit) fails
+    /// the same way every time: dead-letter it at once instead of retrying.
+    private static func invalidInputIsFinal(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as MusterError where error.code == .invalidArgument || error.code == .payloadTooLarge {
+            throw NonRetryableError(error)
+        }
+    }
+}
+
+extension HandlerContext {
+    /// The execution of a pipeline message; one without is malformed and not retried.
+    func requireExecutionID() throws -> UUID {
+        guard let executionID else {
+            throw NonRetryableError(MusterError(.invalidArgument, "pipeline message \(messageID) has no execution id"))
+        }
+        return executionID
+    }
+}

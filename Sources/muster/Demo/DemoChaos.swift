@@ -1,0 +1,55 @@
+import Foundation
+import Muster
+import Synchronization
+
+/// `muster demo --chaos`: while the pipeline runs, every half second or so either SIGKILLs a
+/// worker process (and starts a replacement) or terminates a few of the demo's database
+/// connections (workers', listeners', the reaper's). The run must still end correct.
+final class DemoChaos: Sendable {
+    struct Counts: Sendable, Codable, Hashable {
+        var kills = 0
+        var terminations = 0
+    }
+
+    /// Connections of the demo's own processes; the chaos client itself is spared.
+    private static let terminate = """
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name LIKE 'muster-demo%' AND pid <> pg_backend_pid()
+        ORDER BY random() LIMIT 3
+        """
+
+    private final class Tally: Sendable {
+        let counts = Mutex(Counts())
+    }
+
+    private let tally = Tally()
+    private let task: Task<Void, Never>
+
+    init(workers: DemoWorkers, client: MusterClient) {
+        let tally = self.tally
+        task = Task {
+            var round = 0
+            while !Task.isCancelled {
+                guard (try? await Task.sleep(for: .milliseconds(Int.random(in: 300...700)))) != nil else { return }
+                round += 1
+                do {
+                    if round % 2 == 1 {
+                        if try workers.killOneAndRestart() { tally.counts.withLock { $0.kills += 1 } }
+                    } else {
+                        let cut = try await client.withTransaction { try await $0.execute(Self.terminate) }
+                        tally.counts.withLock { $0.terminations += cut }
+                    }
+                } catch {
+                    Terminal.note("chaos: \(error)")
+                }
+            }
+        }
+    }
+
+    var current: Counts { tally.counts.withLock { $0 } }
+
+    func stop() async {
+        task.cancel()
+        await task.value
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Muster
+
+/// `muster demo`: the main job. Installs the schema, starts executions of the two-stage
+/// `corpus` pipeline, runs workers (and, with `--chaos`, kills them and cuts their
+/// connections), shows progress, and checks the outputs against a direct computation.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a two-stage fan-out/fan-in pipeline and check its result.",
+        discussion: """
+            Without database settings (--database-url, MUSTER_DATABASE_URL, DATABASE_URL, PG*), it \
+            starts and uses the embedded PostgreSQL under .muster/. Each execution counts the words \
+            of a generated corpus: chunks in parallel, aggregated per document, then documents in \
+            parallel, aggregated into a report that is compared with one computed directly. Exits 1 \
+            when the result is not correct.
+
+            Example: muster demo
+                     muster demo --executions 3 --parts 20 --json
+                     muster demo --chaos
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Pipeline executions to run.") var executions = 20
+    @Option(help: "Parts (chunks) per execution in the first stage; the second has one per 10.") var parts = 100
+    @Option(help: "Workers (in-process; processes with --chaos).") var workers = 4
+    @OptionGroup var worker: DemoWorkerOptions
+    @Flag(help: "Kill and restart worker processes and terminate database connections during the run.") var chaos = false
+    @Option(help: "Give up after this long.") var timeout = DurationArgument(argument: "10m")!
+    @Flag(help: "Print the summary as JSON (progress still goes to stderr).") var json = false
+
+    func validate() throws {
+        guard (1...10_000).contains(executions) else { throw ValidationError("--executions must be between 1 and 10000") }
+        guard (1...100_000).contains(parts) else { throw ValidationError("--parts must be between 1 and 100000") }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
+    }
+
+    func run() async throws {
+        let began = ContinuousClock.now
+        let embedded = database.databaseURL == nil && (database.embedded || DatabaseOptions.nothingConfigured)
+        var options = database
+        options.embedded = embedded
+        let configuration = try options.configuration()
+        let schema = try options.schemaName()
+
+        let applied = try await Migrator(database: configuration, schema: schema).migrate()
+        if !applied.isEmpty { Terminal.note("Installed \(applied.count) migrations into schema \(schema).") }
+        let client = MusterClient(database: configuration, schema: schema, options: .init(maxConnections: 4, applicationName: "muster-demo"))
+        do {
+            let summary = try await run(client: client, configuration: configuration, embedded: embedded, schema: schema, began: began)
+            await client.shutdown()
+            if json { try Terminal.printJSON(summary) } else { summary.print(psql: psqlLine(embedded: embedded), schema: schema.name) }
+            guard summary.correct else { throw CommandFailure(message: "the demo's result is wrong: \(summary.problems.joined(separator: "; "))", status: 1) }
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    private func run(
+        client: MusterClient, configuration: DatabaseConfiguration, embedded: Bool, schema: SchemaName, began: ContinuousClock.Instant
+    ) async throws -> DemoSummary {
+        // Chaos kills workers: their leases must come back fast, and attempts must outlast the kills.
+        let settings = QueueSettings(
+            visibilityTimeout: chaos ? .seconds(2) : .seconds(30), maxAttempts: 25,
+            retryBackoffBase: .milliseconds(50), retryBackoffMax: .seconds(1), archiveOnAck: true
+        )
+        if try await !client.createQueue(DemoPipeline.queue, settings: settings) {
+            try await client.updateQueue(DemoPipeline.queue, settings: settings)
+        }
+        let workerOptions = worker.resolved(chaos: chaos)
+
+        // The executions: one corpus each, started with idempotency keys of this run.
+        let runID = UUID().uuidString.prefix(8).lowercased()
+        let corpora = (0..<executions).map { Corpus(seed: UInt64.random(in: 1...UInt64.max / 2) + UInt64($0), parts: parts) }
+        let pipeline = workerOptions.pipeline
+        Terminal.note("Running \(executions) executions of pipeline \(DemoPipeline.name) (\(parts) chunks each) with \(workers) \(chaos ? "worker processes, under chaos" : "workers").")
+        let started = ContinuousClock.now
+        var ids: [UUID] = []
+        for (index, corpus) in corpora.enumerated() {
+            let summary = try JSONPayload(encoding: ["chunks": corpus.chunks, "documents": corpus.documents])
+            ids.append(try await client.start(pipeline, input: corpus, idempotencyKey: "demo-\(runID)-\(index)", summary: summary).id)
+        }
+
+        let workerSet = try DemoWorkers(
+            count: workers, processes: chaos,
+            processArguments: databaseArguments(embedded: embedded, schema: schema) + workerOptions.arguments,
+            makeClient: { MusterClient(database: configuration, schema: schema, options: .init(maxConnections: workerOptions.effectiveConcurrency + 2, applicationName: $0)) },
+            makeWorker: { try workerOptions.makeWorker(client: $0) },
+            reaper: Reaper(client: client, options: ReaperOptions(leaseTTL: .seconds(5), sweepInterval: .seconds(1)))
+        )
+        let monkey = chaos ? DemoChaos(workers: workerSet, client: MusterClient(
+            database: configuration, schema: schema, options: .init(maxConnections: 1, applicationName: "muster-chaos")
+        )) : nil
+        var progress = DemoProgress(
+            stages: [("chunks", corpora.map(\.chunks).reduce(0, +)), ("documents", corpora.map(\.documents).reduce(0, +))],
+            executions: executions
+        )
+        var failure: (any Error)?
+        do {
+            try await waitForExecutions(ids, client: client, workers: workerSet, chaos: monkey, progress: &progress, since: started)
+        } catch {
+            failure = error
+        }
+        let processing = Self.seconds(ContinuousClock.now - started)
+        await monkey?.stop()
+        await workerSet.stop()
+        if let failure { throw failure }
+
+        var finished: [Execution] = []
+        for id in ids { if let execution = try await client.executions.get(id) { finished.append(execution) } }
+        return DemoSummary(
+            stats: try await client.executions.stats(of: ids), executions: finished, corpora: corpora, workers: workers,
+            processing: processing, wall: Self.seconds(ContinuousClock.now - began), chaos: monkey?.current
+        )
+    }
+
+    /// Shows progress until every execution is terminal; throws when a worker process died on
+    /// its own or the timeout passed.
+    private func waitForExecutions(
+        _ ids: [UUID], client: MusterClient, workers: DemoWorkers, chaos: DemoChaos?, progress: inout DemoProgress, since started: ContinuousClock.Instant
+    ) async throws {
+        while true {
+            let stats = try await client.executions.stats(of: ids)
+            let finished = stats.count(.completed) + stats.count(.failed) + stats.count(.canceled)
+            progress.show(stats, elapsed: Self.seconds(ContinuousClock.now - started), chaos: chaos?.current, final: finished == ids.count)
+            if finished == ids.count { return }
+            if let status = workers.unexpectedExits().first {
+                throw CommandFailure(message: "a worker process exited on its own (status \(status)); its output is in \(workers.logPath)", status: 1)
+            }
+            guard ContinuousClock.now - started < timeout.duration else {
+                throw CommandFailure(message: "the demo did not finish within \(timeout.duration); see `muster status`", status: 1)
+            }
+            try await Task.sleep(for: progress.interval)
+        }
+    }
+
+    /// What worker processes need to reach the same database and schema (they inherit the
+    /// environment, so MUSTER_DATABASE_URL and PG* carry over by themselves).
+    private func databaseArguments(embedded: Bool, schema: SchemaName) -> [String] {
+        var arguments = ["--schema", schema.name]
+        if embedded { arguments.append("--embedded") }
+        if let url = database.databaseURL { arguments += ["--database-url", url] }
+        return arguments
+    }
+
+    private func psqlLine(embedded: Bool) -> String {
+        embedded ? "psql \"$(muster embedded status --url)\"" : "psql \"$MUSTER_DATABASE_URL\"   # or your --database-url"
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Muster
+
+/// What `muster demo` reports at the end, and its verdict. Counts come from the tables (one
+/// `ExecutionSetStats` query over the run's executions); outputs are compared with the
+/// report computed directly from each corpus.
+struct DemoSummary: Codable {
+    var executions: Int
+    var completed: Int
+    var failed: Int
+    var partsPerExecution: Int
+    var workers: Int
+    /// Messages acked (the demo queue archives on ack): every start, part and aggregate.
+    var messages: Int
+    var expectedMessages: Int
+    var retries: Int
+    var deadLetters: Int
+    var messagesLeft: Int
+    var barriers: Int
+    var barriersFinalized: Int
+    var outputsMatching: Int
+    var processingSeconds: Double
+    var wallSeconds: Double
+    var messagesPerSecond: Double
+    var chaos: DemoChaos.Counts?
+    var executionIDs: [UUID]
+    var problems: [String]
+    var correct: Bool { problems.isEmpty }
+
+    /// Checks the run: every execution completed with the expected output, one finalized
+    /// callback per barrier, every message acked once, nothing dead-lettered or left over.
+    init(
+        stats: ExecutionSetStats, executions: [Execution], corpora: [Corpus], workers: Int,
+        processing: Double, wall: Double, chaos: DemoChaos.Counts?
+    ) {
+        let expectedReports = corpora.map { $0.expectedReport() }
+        let outputs = executions.map { try? $0.output?.decode(as: CorpusReport.self) }
+        self.executions = corpora.count
+        completed = stats.count(.completed)
+        failed = stats.count(.failed) + stats.count(.canceled)
+        partsPerExecution = corpora.first?.chunks ?? 0
+        self.workers = workers
+        messages = stats.messagesArchived
+        // Per execution: its start, one message per part of each stage, one aggregate per stage.
+        expectedMessages = corpora.map { 1 + $0.chunks + 1 + $0.documents + 1 }.reduce(0, +)
+        retries = stats.retries
+        deadLetters = stats.deadLetters
+        messagesLeft = stats.messagesWaiting
+        barriers = stats.stages.map(\.barriers).reduce(0, +)
+        barriersFinalized = stats.stages.map(\.finalized).reduce(0, +)
+        outputsMatching = zip(outputs, expectedReports).filter { $0 == $1 }.count
+        processingSeconds = processing
+        wallSeconds = wall
+        messagesPerSecond = processing > 0 ? Double(messages) / processing : 0
+        self.chaos = chaos
+        executionIDs = executions.map(\.id)
+
+        var problems: [String] = []
+        if completed != corpora.count { problems.append("\(completed) of \(corpora.count) executions completed") }
+        if outputsMatching != corpora.count { problems.append("\(outputsMatching) of \(corpora.count) outputs match the expected report") }
+        if barriers != 2 * corpora.count || barriersFinalized != barriers {
+            problems.append("\(barriersFinalized) of \(barriers) barriers finalized (expected \(2 * corpora.count))")
+        }
+        if messages != expectedMessages { problems.append("\(messages) messages acked, expected exactly \(expectedMessages)") }
+        if deadLetters > 0 { problems.append("\(deadLetters) messages dead-lettered") }
+        if messagesLeft > 0 { problems.append("\(messagesLeft) messages still queued") }
+        self.problems = problems
+    }
+
+    /// The human summary, on stdout.
+    func print(psql: String, schema: String) {
+        let n = DemoProgress.number
+        var lines = [
+            "",
+            "Summary",
+            "  executions    \(n(completed)) completed, \(n(failed)) failed (of \(n(executions)); \(n(partsPerExecution)) parts each, 2 stages, \(workers) workers)",
+            "  messages      \(n(messages)) acked of \(n(expectedMessages)) expected, \(n(messagesLeft)) left in the queue",
+            "  retries       \(n(retries)) redeliveries (transient failures, expired leases)",
+            "  dead letters  \(n(deadLetters))",
+            "  callbacks     \(n(barriersFinalized)) of \(n(barriers)) barriers finalized, one callback each",
+            "  output        \(n(outputsMatching)) of \(n(executions)) reports equal the one computed directly",
+        ]
+        if let chaos {
+            lines.append("  chaos         \(n(chaos.kills)) worker processes killed and restarted, \(n(chaos.terminations)) connections terminated")
+        }
+        let seconds = { (value: Double) in String(format: "%.1f s", value) }
+        lines.append("  wall time     \(seconds(processingSeconds)) processing (\(n(Int(messagesPerSecond))) msg/s), \(seconds(wallSeconds)) in all")
+        lines.append(correct ? "  result        correct" : "  result        WRONG: " + problems.joined(separator: "; "))
+        let example = executionIDs.first.map { $0.uuidString.lowercased() } ?? "…"
+        lines += [
+            "",
+            "Look at what it left behind:",
+            "  \(psql)",
+            "  SELECT * FROM \(schema).execution_overview ORDER BY created_at DESC LIMIT 5;",
+            "  SELECT * FROM \(schema).barrier_progress WHERE execution_id = '\(example)';",
+            "  SELECT * FROM \(schema).execution_timeline('\(example)');",
+            "or: muster execution show \(example)",
+        ]
+        Swift.print(lines.joined(separator: "\n"))
+    }
+}
