@@ -19,7 +19,8 @@ struct MusterCommand: AsyncParsableCommand {
           muster migrate --status --json --embedded
         """,
         subcommands: [
-            DemoCommand.self, MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
+            DemoCommand.self, StatusCommand.self, ExecutionsCommand.self, ExecutionCommand.self, WorkersCommand.self,
+            MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
             Release.self, DeadLettersCommand.self, EmbeddedCommand.self, ReaperCommand.self, BenchCommand.self, TestWorkerCommand.self,
             DemoWorkerCommand.self,
         ]

@@ -3,6 +3,17 @@
 /// the views of migrations/0005_inspection.sql, which docs/sql-debugging.md documents.
 struct InspectionSQL: Sendable {
     let executionSetStats: Statement
+    let executionCounts: Statement
+    let openExecutions: Statement
+    let stuckCount: Statement
+    let reaperLeader: Statement
+    let workers: Statement
+    let activityReason: Statement
+    let barriersOfExecution: Statement
+    let pendingMembers: Statement
+    let inFlight: Statement
+    let deadLetters: Statement
+    let timeline: Statement
 
     init(schema: SchemaName) {
         let s = schema.quoted
@@ -36,5 +47,41 @@ struct InspectionSQL: Sendable {
                 count(*) FILTER (WHERE place = 'dead')
             FROM messages
             """)
+            executionCounts = statement("execution_counts", "SELECT status, count(*) FROM \(s).executions GROUP BY status ORDER BY status")
+        openExecutions = statement("open_executions", """
+            SELECT \(OrchestrationSQL.executionColumns) FROM \(s).executions
+            WHERE status IN ('pending', 'running') ORDER BY created_at LIMIT $1
+            """)
+        stuckCount = statement("stuck_count", "SELECT count(*) FROM \(s).stuck_executions($1::interval)")
+        reaperLeader = statement("reaper_leader", """
+            SELECT holder, token, acquired_at, renewed_at, expires_at, expires_at > now()
+            FROM \(s).leader_leases WHERE name = 'reaper'
+            """)
+        workers = statement("workers", """
+            SELECT id, host, pid, queues, concurrency, in_flight, alive, leases_held, leases_expired,
+                   extract(epoch FROM oldest_lease_age)::float8, extract(epoch FROM last_heartbeat_age)::float8,
+                   started_at, stopped_at
+            FROM \(s).worker_overview
+            ORDER BY alive DESC, started_at DESC
+            """)
+        activityReason = statement("activity_reason", "SELECT reason FROM \(s).execution_activity WHERE id = $1::uuid")
+        barriersOfExecution = statement("execution_barriers", """
+            SELECT \(OrchestrationSQL.barrierColumns) FROM \(s).barriers WHERE execution_id = $1::uuid ORDER BY created_at, id
+            """)
+        pendingMembers = statement("pending_members", """
+            SELECT barrier_id, barrier, member_key, message_id, message_state, read_ct, last_error, leased_by, visible_at
+            FROM \(s).pending_members WHERE execution_id = $1::uuid
+            ORDER BY barrier_id, member_key LIMIT $2
+            """)
+        inFlight = statement("in_flight", """
+            SELECT id, queue, task, read_ct, leased_by, host, pid, extract(epoch FROM held_for)::float8, lease_expires_at, expired
+            FROM \(s).in_flight WHERE execution_id = $1::uuid
+            ORDER BY id LIMIT $2
+            """)
+        deadLetters = statement("execution_dead_letters", """
+            SELECT \(QueueSQL.deadLetterColumns) FROM \(s).dead_letters
+            WHERE execution_id = $1::uuid ORDER BY dead_at DESC, id DESC LIMIT $2
+            """)
+        timeline = statement("timeline", "SELECT at, event, detail FROM \(s).execution_timeline($1::uuid)")
     }
 }

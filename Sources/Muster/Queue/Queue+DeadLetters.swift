@@ -23,20 +23,25 @@ public struct DeadLetter: Sendable {
     public var deadAt: Date
 }
 
+extension DeadLetter {
+    /// Decodes a row in `QueueSQL.deadLetterColumns` order.
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode(0), queue: try row.decode(1), payload: JSONPayload(trusted: try row.decode(2)),
+            headers: try row.decodeIfPresent(3, as: String.self).map { try JSONPayload(trusted: $0).decode(as: [String: String].self) } ?? [:],
+            task: try row.decodeIfPresent(4), executionID: try row.decodeIfPresent(5), priority: try row.decode(6),
+            dedupKey: try row.decode(7), enqueuedAt: try row.decode(8), readCount: try row.decode(9),
+            errorCount: try row.decode(10), lastError: try row.decodeIfPresent(11), reason: try row.decode(12),
+            deadAt: try row.decode(13)
+        )
+    }
+}
+
 extension Queue {
     /// The newest dead letters first (at most `limit`), or the one with `id`.
     public func deadLetters(id: Int64? = nil, limit: Int = 100) async throws -> [DeadLetter] {
         guard (1...10_000).contains(limit) else { throw MusterError(.invalidArgument, "limit must be between 1 and 10000") }
-        return try await client.run(sql.listDeadLetters, [name.rawValue, id, limit], retry: .idempotent).rows.map { row in
-            DeadLetter(
-                id: try row.decode(0), queue: try row.decode(1), payload: JSONPayload(trusted: try row.decode(2)),
-                headers: try row.decodeIfPresent(3, as: String.self).map { try JSONPayload(trusted: $0).decode(as: [String: String].self) } ?? [:],
-                task: try row.decodeIfPresent(4), executionID: try row.decodeIfPresent(5), priority: try row.decode(6),
-                dedupKey: try row.decode(7), enqueuedAt: try row.decode(8), readCount: try row.decode(9),
-                errorCount: try row.decode(10), lastError: try row.decodeIfPresent(11), reason: try row.decode(12),
-                deadAt: try row.decode(13)
-            )
-        }
+        return try await client.run(sql.listDeadLetters, [name.rawValue, id, limit], retry: .idempotent).rows.map(DeadLetter.init(row:))
     }
 
     /// Puts dead letters back as fresh ready messages (read count 0), keeping payload,

@@ -20,6 +20,12 @@ struct QueueSQL: Sendable {
     let requeueDeadLetters: Statement
     let purgeDeadLetters: Statement
 
+    /// Column order `DeadLetter.init(row:)` decodes.
+    static let deadLetterColumns = """
+        id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
+        read_ct, error_ct, last_error, reason, dead_at
+        """
+
     init(schema: SchemaName) {
         let s = schema.quoted
         func statement(_ name: String, _ sql: String) -> Statement {
@@ -76,8 +82,7 @@ struct QueueSQL: Sendable {
             """)
         purgeQueue = statement("purge", "SELECT \(s).purge_queue($1)")
         listDeadLetters = statement("dead_letters", """
-            SELECT id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
-                   read_ct, error_ct, last_error, reason, dead_at
+            SELECT \(Self.deadLetterColumns)
             FROM \(s).dead_letters
             WHERE queue = $1 AND ($2::bigint IS NULL OR id = $2)
             ORDER BY dead_at DESC, id DESC

@@ -23,7 +23,8 @@ struct DemoSummary: Codable {
     var wallSeconds: Double
     var messagesPerSecond: Double
     var chaos: DemoChaos.Counts?
-    var executionIDs: [UUID]
+    /// Lowercase, as PostgreSQL prints them.
+    var executionIDs: [String]
     var problems: [String]
     var correct: Bool { problems.isEmpty }
 
@@ -53,7 +54,7 @@ struct DemoSummary: Codable {
         wallSeconds = wall
         messagesPerSecond = processing > 0 ? Double(messages) / processing : 0
         self.chaos = chaos
-        executionIDs = executions.map(\.id)
+        executionIDs = executions.map { $0.id.uuidString.lowercased() }
 
         var problems: [String] = []
         if completed != corpora.count { problems.append("\(completed) of \(corpora.count) executions completed") }
@@ -86,7 +87,7 @@ struct DemoSummary: Codable {
         let seconds = { (value: Double) in String(format: "%.1f s", value) }
         lines.append("  wall time     \(seconds(processingSeconds)) processing (\(n(Int(messagesPerSecond))) msg/s), \(seconds(wallSeconds)) in all")
         lines.append(correct ? "  result        correct" : "  result        WRONG: " + problems.joined(separator: "; "))
-        let example = executionIDs.first.map { $0.uuidString.lowercased() } ?? "…"
+        let example = executionIDs.first ?? "…"
         lines += [
             "",
             "Look at what it left behind:",

@@ -1,0 +1,123 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// `muster status`, `execution show` and `workers` against a schema with finished, open and
+/// failed executions: their JSON must say what the tables say. And the errors an operator
+/// meets first: no schema, an outdated schema, an unknown execution.
+@Suite struct InspectionCLITests {
+    private func muster(_ arguments: [String], schema: SchemaName) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(arguments + ["--database-url", try TestDatabase.url(), "--schema", schema.name])
+    }
+
+    /// The JSON document in a command's output (stderr is merged into it).
+    private func json(_ output: String) throws -> [String: Any] {
+        let start = try #require(output.firstIndex(of: "{"))
+        return try #require(try JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any])
+    }
+
+    private func count(_ schema: SchemaName, _ sql: String, _ parameters: [(any PostgresEncodable)?] = []) async throws -> Int {
+        try await TestDatabase.query(sql.replacingOccurrences(of: "$schema", with: schema.quoted), parameters).single().decode(0)
+    }
+
+    @Test func statusAndExecutionShowJSONAgreeWithTheTables() async throws {
+        let settings = QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))
+        try await QueueFixture.with(settings: settings) { fixture in
+            let schema = fixture.schema
+            let client = fixture.client
+            let good = PipelineTests.squaresThenSums(queue: fixture.queue.name, runs: .init([:]))
+            let bad = PipelineTests.squaresThenSums(queue: fixture.queue.name, runs: .init([:]), failIndex: 1)
+            let done = try await client.start(good, input: .init(id: 1, parts: 12))
+            var worker = Worker(client: client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            try worker.register(good)
+            try await run(worker) { try await done.status().status == .completed }
+            // Failing parts, then an execution nobody works on (its start message waits).
+            let failed = try await client.start(bad, input: .init(id: 2, parts: 3))
+            var failing = Worker(client: client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            try failing.register(bad)
+            try await run(failing) { try await failed.status().status == .failed }
+            let open = try await client.start(good, input: .init(id: 3, parts: 5))
+
+            let status = try await muster(["status", "--json"], schema: schema)
+            #expect(status.status == 0, "\(status.output)")
+            let document = try json(status.output)
+            let executions = try #require(document["executions"] as? [String: Int])
+            #expect(executions["completed"] == (try await count(schema, "SELECT count(*) FROM $schema.executions WHERE status = 'completed'")))
+            #expect(executions["failed"] == 1 && executions["pending"] == 1)
+            let openIDs = (document["open"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(openIDs == [open.id.uuidString.lowercased()])
+            let queues = try #require(document["queues"] as? [[String: Any]])
+            let jobs = try #require(queues.first { $0["queue"] as? String == "jobs" })
+            #expect(jobs["ready"] as? Int == (try await count(schema, "SELECT count(*) FROM $schema.messages WHERE state = 'ready'")))
+            #expect(jobs["dead"] as? Int == (try await count(schema, "SELECT count(*) FROM $schema.dead_letters")))
+            let workers = try #require(document["workers"] as? [[String: Any]])
+            #expect(workers.count == (try await count(schema, "SELECT count(*) FROM $schema.workers")))
+
+            let show = try await muster(["execution", "show", done.id.uuidString, "--json"], schema: schema)
+            #expect(show.status == 0, "\(show.output)")
+            let report = try json(show.output)
+            let execution = try #require(report["execution"] as? [String: Any])
+            #expect(execution["status"] as? String == "completed")
+            #expect((execution["output"] as? [String: Any])?["total"] as? Int == PipelineTests.expected(.init(id: 1, parts: 12)).total)
+            let barriers = try #require(report["barriers"] as? [[String: Any]])
+            #expect(barriers.map { $0["name"] as? String } == ["square", "sum"])
+            #expect(barriers.map { $0["expected"] as? Int } == [12, 2])
+            #expect(barriers.count == (try await count(schema, "SELECT count(*) FROM $schema.barriers WHERE execution_id = $1", [done.id])))
+            let timeline = try #require(report["timeline"] as? [[String: Any]])
+            #expect(timeline.count == (try await count(schema, "SELECT count(*) FROM $schema.execution_timeline($1)", [done.id])))
+            #expect(timeline.last?["event"] as? String == "completed")
+
+            let failedReport = try json(try await muster(["execution", "show", failed.id.uuidString, "--json"], schema: schema).output)
+            let letters = try #require(failedReport["deadLetters"] as? [[String: Any]])
+            #expect(letters.count == (try await count(schema, "SELECT count(*) FROM $schema.dead_letters WHERE execution_id = $1", [failed.id])))
+            #expect(letters.count == 1 && letters.first?["reason"] as? String == "max_attempts")
+
+            let openReport = try json(try await muster(["execution", "show", open.id.uuidString, "--json"], schema: schema).output)
+            #expect((openReport["reason"] as? String)?.isEmpty == false)
+
+            let human = try await muster(["execution", "show", done.id.uuidString], schema: schema)
+            #expect(human.status == 0 && human.output.contains("Timeline") && human.output.contains("square"))
+            let list = try await muster(["executions", "list", "--status", "failed", "--json"], schema: schema)
+            #expect(list.status == 0 && list.output.contains(failed.id.uuidString.lowercased()))
+        }
+    }
+
+    @Test func unknownExecutionExitsOneWithOneLine() async throws {
+        try await TestDatabase.withSchema { schema in
+            #expect(try await muster(["migrate"], schema: schema).status == 0)
+            let unknown = try await muster(["execution", "show", UUID().uuidString], schema: schema)
+            #expect(unknown.status == 1)
+            #expect(unknown.output.contains("does not exist") && unknown.output.split(separator: "\n").count == 1)
+            let malformed = try await muster(["execution", "show", "not-an-id"], schema: schema)
+            #expect(malformed.status == 2)
+        }
+    }
+
+    @Test func aDatabaseWithoutTheSchemaSaysToRunMigrate() async throws {
+        try await TestDatabase.withSchema { schema in
+            for command in [["status"], ["workers"], ["executions", "list"]] {
+                let result = try await muster(command, schema: schema)
+                #expect(result.status == 1, "\(command)")
+                #expect(result.output.contains("run `muster migrate --schema \(schema.name)`"), "\(command): \(result.output)")
+            }
+        }
+    }
+
+    @Test func workersRefuseASchemaOlderThanTheirBinaryNamingBothVersions() async throws {
+        try await TestDatabase.withSchema { schema in
+            let older = Array(Migration.bundled.dropLast())
+            try await Migrator(database: try TestDatabase.configuration(), schema: schema, migrations: older).migrate()
+            let client = MusterClient(database: try TestDatabase.configuration(), schema: schema)
+            defer { Task { await client.shutdown() } }
+            let worker = Worker(client: client, queue: "jobs")
+            let error = await #expect(throws: MusterError.self) { try await worker.run() }
+            #expect(error?.code == .schemaOutdated)
+            let have = try #require(older.last?.version), need = try #require(Migration.bundled.last?.version)
+            #expect(error?.message.contains("at version \(have)") == true && error?.message.contains("needs \(need)") == true)
+
+            let missing = try await ChildProcess.run(["demo-worker", "--database-url", try TestDatabase.url(), "--schema", "no_such_schema"])
+            #expect(missing.status == 1 && missing.output.contains("run `muster migrate"))
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import Muster
+
+/// `muster executions list`: executions, newest first.
+struct ExecutionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "executions",
+        abstract: "List pipeline executions.",
+        subcommands: [List.self],
+        defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List executions, newest first, filtered by status, pipeline and age.",
+            discussion: "Example: muster executions list --status running --pipeline corpus --since 1h"
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "pending, running, completed, failed or canceled.") var status: String?
+        @Option(help: "Only this pipeline.") var pipeline: String?
+        @Option(help: "Only executions created within this long (e.g. 1h).") var since: DurationArgument?
+        @Option(help: "Most rows (1-10000).") var limit = 50
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() async throws {
+            let filter = try status.map { text in
+                guard let status = ExecutionStatus(rawValue: text) else {
+                    throw CommandFailure.usage("unknown status \(text): use pending, running, completed, failed or canceled")
+                }
+                return status
+            }
+            let cutoff = since.map { Date().addingTimeInterval(-DemoCommand.seconds($0.duration)) }
+            let executions = try await database.withClient {
+                try await $0.executions.list(status: filter, pipeline: pipeline, since: cutoff, limit: limit)
+            }
+            if json { return try Terminal.printJSON(executions.map(InspectionJSON.ExecutionJSON.init)) }
+            Self.printTable(executions)
+        }
+
+        static func printTable(_ executions: [Execution]) {
+            Terminal.printTable(
+                ["EXECUTION", "PIPELINE", "STATUS", "STAGE", "CREATED", "DURATION", "ERROR"],
+                executions.map { execution in
+                    let end = execution.finishedAt ?? Date()
+                    return [execution.id.uuidString.lowercased(), execution.pipeline, execution.status.rawValue, execution.stage ?? "-",
+                            Human.time(execution.createdAt), Human.age(seconds: end.timeIntervalSince(execution.createdAt)),
+                            execution.error.map { String($0.prefix(60)) } ?? ""]
+                }
+            )
+        }
+    }
+}
+
+/// `muster execution show ID`: one execution in detail.
+struct ExecutionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "execution",
+        abstract: "Show one execution in detail.",
+        subcommands: [Show.self]
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show an execution: stages and barrier progress, members not done, messages in flight, dead letters, timeline.",
+            discussion: "Example: muster execution show 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --json"
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The execution id.") var id: String
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() async throws {
+            guard let uuid = UUID(uuidString: id) else { throw CommandFailure.usage("\(id) is not an execution id (a UUID)") }
+            let report = try await database.withClient { try await $0.executions.report(uuid) }
+            if json { return try Terminal.printJSON(InspectionJSON.ReportJSON(report)) }
+            Self.print(report)
+        }
+
+        static func print(_ report: ExecutionReport) {
+            let execution = report.execution
+            Swift.print("Execution \(execution.id.uuidString.lowercased())")
+            Swift.print("  pipeline  \(execution.pipeline)")
+            Swift.print("  status    \(execution.status)\(execution.stage.map { " (stage \($0))" } ?? "")")
+            if let reason = report.reason { Swift.print("  why       \(reason)") }
+            if let error = execution.error { Swift.print("  error     \(error)") }
+            Swift.print("  created   \(Human.time(execution.createdAt)), finished \(Human.time(execution.finishedAt))")
+            if let output = execution.output { Swift.print("  output    \(output.byteCount) bytes (--json shows it)") }
+            section("Stages", ["BARRIER", "NAME", "STATUS", "DONE", "FAILED", "CREATED", "FIRED", "FINALIZED"], report.barriers.map { barrier in
+                ["\(barrier.id)", barrier.name, barrier.status.rawValue, "\(barrier.expected - barrier.remaining)/\(barrier.expected)",
+                 "\(barrier.failed)", Human.time(barrier.createdAt), Human.time(barrier.firedAt), Human.time(barrier.finalizedAt)]
+            })
+            section("Members not done", ["BARRIER", "MEMBER", "MESSAGE", "STATE", "DELIVERIES", "HELD BY", "LAST ERROR"], report.pendingMembers.map { member in
+                [member.barrier, member.key, member.messageID.map(String.init) ?? "-", member.messageState ?? "gone",
+                 member.readCount.map(String.init) ?? "-", member.leasedBy ?? "-", member.lastError.map { String($0.prefix(60)) } ?? ""]
+            })
+            section("Messages in flight", ["MESSAGE", "QUEUE", "TASK", "DELIVERY", "HELD BY", "HELD FOR", "LEASE"], report.inFlight.map { message in
+                ["\(message.id)", message.queue, message.task ?? "-", "\(message.readCount)", message.leasedBy ?? "-",
+                 Human.age(seconds: message.heldSeconds), message.expired ? "expired" : "until \(Human.time(message.leaseExpiresAt))"]
+            })
+            section("Dead letters", ["MESSAGE", "QUEUE", "TASK", "REASON", "DELIVERIES", "LAST ERROR"], report.deadLetters.map { letter in
+                ["\(letter.id)", letter.queue, letter.task ?? "-", letter.reason, "\(letter.readCount)", letter.lastError.map { String($0.prefix(60)) } ?? ""]
+            })
+            section("Timeline", ["AT", "EVENT", "DETAIL"], report.timeline.map { [Human.time($0.at), $0.event, $0.detail ?? ""] })
+        }
+
+        private static func section(_ title: String, _ header: [String], _ rows: [[String]]) {
+            Swift.print("\n\(title)\(rows.isEmpty ? ": none" : "")")
+            if !rows.isEmpty { Terminal.printTable(header, rows) }
+        }
+    }
+}
