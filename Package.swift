@@ -52,6 +52,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The library example quoted in the README; building it proves the README's code compiles.
+        .executableTarget(
+            name: "muster-example",
+            dependencies: [
+                "Muster",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/MusterExample"
+        ),
         // Build-time generator: turns migrations/*.sql into a Swift source so the binary carries them.
         .executableTarget(name: "MigrationEmbedder"),
         .plugin(

@@ -144,3 +144,15 @@ import Testing
         }
     }
 }
+
+/// The README's library example (Sources/MusterExample) runs against a real server and prints
+/// its report.
+@Suite struct LibraryExampleTests {
+    @Test func theReadmeExampleRunsToItsReport() async throws {
+        let binary = URL(fileURLWithPath: ChildProcess.musterBinary).deletingLastPathComponent().appending(path: "muster-example").path
+        let child = try ChildProcess([], executable: binary, environment: ["MUSTER_DATABASE_URL": try TestDatabase.url(), "LOG_LEVEL": "warning"])
+        let status = await child.wait()
+        #expect(status == 0, "\(child.output())")
+        #expect(child.output().contains("2 documents, 10 words, longest b"))
+    }
+}

@@ -49,7 +49,8 @@ public struct Reaper: Service {
             } catch {
                 logger.warning("reaper: pass failed; retrying", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: min(options.leaseTTL / 4, options.sweepInterval))
+            // A graceful shutdown ends the wait at once (and then the loop).
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: min(options.leaseTTL / 4, options.sweepInterval)) }
         }
         if let token {
             _ = try? await Task {

@@ -3,7 +3,7 @@ import Muster
 import Synchronization
 
 /// `muster demo --chaos`: while the pipeline runs, every half second or so either SIGKILLs a
-/// worker process (and starts a replacement) or terminates a few of the demo's database
+/// worker process (and starts a replacement) or terminates a few of this run's database
 /// connections (workers', listeners', the reaper's). The run must still end correct.
 final class DemoChaos: Sendable {
     struct Counts: Sendable, Codable, Hashable {
@@ -11,11 +11,15 @@ final class DemoChaos: Sendable {
         var terminations = 0
     }
 
-    /// Connections of the demo's own processes; the chaos client itself is spared.
+    /// Up to three connections of this run's processes (application names starting with
+    /// `prefix`); counts the ones actually terminated. The chaos client itself is spared.
     private static let terminate = """
-        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE application_name LIKE 'muster-demo%' AND pid <> pg_backend_pid()
-        ORDER BY random() LIMIT 3
+        SELECT 1 FROM (
+            SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity
+            WHERE starts_with(application_name, $1) AND pid <> pg_backend_pid()
+            ORDER BY random() LIMIT 3
+        ) AS t
+        WHERE t.cut
         """
 
     private final class Tally: Sendable {
@@ -25,7 +29,8 @@ final class DemoChaos: Sendable {
     private let tally = Tally()
     private let task: Task<Void, Never>
 
-    init(workers: DemoWorkers, client: MusterClient) {
+    /// Starts the chaos; `connections` is the application-name prefix of this run's connections.
+    init(workers: DemoWorkers, client: MusterClient, connections prefix: String) {
         let tally = self.tally
         task = Task {
             var round = 0
@@ -36,7 +41,7 @@ final class DemoChaos: Sendable {
                     if round % 2 == 1 {
                         if try workers.killOneAndRestart() { tally.counts.withLock { $0.kills += 1 } }
                     } else {
-                        let cut = try await client.withTransaction { try await $0.execute(Self.terminate) }
+                        let cut = try await client.withTransaction { try await $0.execute(Self.terminate, [prefix]) }
                         tally.counts.withLock { $0.terminations += cut }
                     }
                 } catch {

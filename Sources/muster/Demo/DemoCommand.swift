@@ -48,9 +48,11 @@ struct DemoCommand: AsyncParsableCommand {
 
         let applied = try await Migrator(database: configuration, schema: schema).migrate()
         if !applied.isEmpty { Terminal.note("Installed \(applied.count) migrations into schema \(schema).") }
-        let client = MusterClient(database: configuration, schema: schema, options: .init(maxConnections: 4, applicationName: "muster-demo"))
+        // Every connection of this run is named muster-demo-<run>…, so chaos cuts only its own.
+        let runID = String(UUID().uuidString.prefix(8).lowercased())
+        let client = MusterClient(database: configuration, schema: schema, options: .init(maxConnections: 4, applicationName: "muster-demo-\(runID)"))
         do {
-            let summary = try await run(client: client, configuration: configuration, embedded: embedded, schema: schema, began: began)
+            let summary = try await run(runID: runID, client: client, configuration: configuration, embedded: embedded, schema: schema, began: began)
             await client.shutdown()
             if json { try Terminal.printJSON(summary) } else { summary.print(psql: psqlLine(embedded: embedded), schema: schema.name) }
             guard summary.correct else { throw CommandFailure(message: "the demo's result is wrong: \(summary.problems.joined(separator: "; "))", status: 1) }
@@ -61,7 +63,8 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func run(
-        client: MusterClient, configuration: DatabaseConfiguration, embedded: Bool, schema: SchemaName, began: ContinuousClock.Instant
+        runID: String, client: MusterClient, configuration: DatabaseConfiguration, embedded: Bool, schema: SchemaName,
+        began: ContinuousClock.Instant
     ) async throws -> DemoSummary {
         // Chaos kills workers: their leases must come back fast, and attempts must outlast the kills.
         let settings = QueueSettings(
@@ -74,7 +77,6 @@ struct DemoCommand: AsyncParsableCommand {
         let workerOptions = worker.resolved(chaos: chaos)
 
         // The executions: one corpus each, started with idempotency keys of this run.
-        let runID = UUID().uuidString.prefix(8).lowercased()
         let corpora = (0..<executions).map { Corpus(seed: UInt64.random(in: 1...UInt64.max / 2) + UInt64($0), parts: parts) }
         let pipeline = workerOptions.pipeline
         Terminal.note("Running \(executions) executions of pipeline \(DemoPipeline.name) (\(parts) chunks each) with \(workers) \(chaos ? "worker processes, under chaos" : "workers").")
@@ -86,7 +88,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
 
         let workerSet = try DemoWorkers(
-            count: workers, processes: chaos,
+            count: workers, processes: chaos, applicationName: "muster-demo-\(runID)-worker",
             processArguments: databaseArguments(embedded: embedded, schema: schema) + workerOptions.arguments,
             makeClient: { MusterClient(database: configuration, schema: schema, options: .init(maxConnections: workerOptions.effectiveConcurrency + 2, applicationName: $0)) },
             makeWorker: { try workerOptions.makeWorker(client: $0) },
@@ -94,7 +96,7 @@ struct DemoCommand: AsyncParsableCommand {
         )
         let monkey = chaos ? DemoChaos(workers: workerSet, client: MusterClient(
             database: configuration, schema: schema, options: .init(maxConnections: 1, applicationName: "muster-chaos")
-        )) : nil
+        ), connections: "muster-demo-\(runID)") : nil
         var progress = DemoProgress(
             stages: [("chunks", corpora.map(\.chunks).reduce(0, +)), ("documents", corpora.map(\.documents).reduce(0, +))],
             executions: executions

@@ -12,11 +12,12 @@ struct DemoWorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var worker: DemoWorkerOptions
+    @Option(name: .customLong("application-name"), help: "application_name of its connections.") var applicationName = "muster-demo-worker"
 
     func run() async throws {
         let client = MusterClient(
             database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: worker.effectiveConcurrency + 2, applicationName: "muster-demo-worker")
+            options: .init(maxConnections: worker.effectiveConcurrency + 2, applicationName: applicationName)
         )
         try await runUntilSignalled([try worker.makeWorker(client: client)], logger: Logger(label: "muster.demo-worker"))
         await client.shutdown()

@@ -19,11 +19,13 @@ final class DemoWorkers: Sendable {
     private let log: String
     private let state = Mutex(State())
 
-    /// Starts `count` workers. With `processes`, they are child processes given
-    /// `processArguments` (database and worker options); the reaper always runs here.
+    /// Starts `count` workers whose connections are named `applicationName`. With
+    /// `processes`, they are child processes given `processArguments` (database and worker
+    /// options); the reaper always runs here.
     init(
         count: Int,
         processes: Bool,
+        applicationName: String,
         processArguments: [String],
         makeClient: (String) -> MusterClient,
         makeWorker: (MusterClient) throws -> Worker,
@@ -33,7 +35,7 @@ final class DemoWorkers: Sendable {
         var clients: [MusterClient] = []
         if !processes {
             for _ in 0..<count {
-                let client = makeClient("muster-demo-worker")
+                let client = makeClient(applicationName)
                 clients.append(client)
                 services.append(try makeWorker(client))
             }
@@ -43,7 +45,7 @@ final class DemoWorkers: Sendable {
         self.group = group
         self.running = Task { try await group.run() }
         self.clients = clients
-        self.spawnArguments = processes ? ["demo-worker"] + processArguments : nil
+        self.spawnArguments = processes ? ["demo-worker", "--application-name", applicationName] + processArguments : nil
         self.log = FileManager.default.temporaryDirectory.appending(path: "muster-demo-workers-\(getpid()).log").path
         if processes {
             for _ in 0..<count { try spawn() }
