@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Suites that saturate the machine; run after the rest.
-load_suites="BarrierLoadTests"
+# Suites that saturate the machine (a regex for --skip/--filter); run after the rest.
+load_suites="BarrierLoadTests|DemoTests"
 
 scripts/ensure-postgres.sh
 swift build --build-tests
@@ -21,7 +21,7 @@ if [ $# -gt 0 ]; then
   printf -v quoted '%q ' "$@"
   phases=("$quoted")
 else
-  phases=("--skip $load_suites" "--filter $load_suites")
+  phases=("--skip $(printf '%q' "$load_suites")" "--filter $(printf '%q' "$load_suites")")
 fi
 
 # One server for every phase: phases run inside one with-postgres.sh.
