@@ -64,6 +64,45 @@ public struct Barriers: Sendable {
         )
     }
 
+    /// A succeeded member held under a lease, for `completeSucceeded`.
+    public struct SucceededMember: Sendable {
+        public var lease: Lease
+        public var barrierID: Int64
+        public var key: String
+        public var result: JSONPayload
+
+        public init(lease: Lease, barrierID: Int64, key: String, result: JSONPayload) {
+            self.lease = lease
+            self.barrierID = barrierID
+            self.key = key
+            self.result = result
+        }
+    }
+
+    /// Completes succeeded members of any barriers on `queue` in one statement and one commit:
+    /// the fenced ack of their messages, their records, and one decrement per barrier (barrier
+    /// rows locked in id order, so concurrent batches cannot deadlock). Each outcome is what
+    /// `complete` would have said for that member: a lost lease records nothing, a duplicate
+    /// is not counted, and the completion that brings a barrier to zero enqueues its callback
+    /// once (reported on that barrier's last member in the batch). Retried once after a lost
+    /// connection (a repeat is a duplicate).
+    public func completeSucceeded(queue: QueueName, _ members: [SucceededMember]) async throws -> [MemberCompletion] {
+        guard !members.isEmpty else { return [] }
+        guard members.count <= 10_000 else { throw MusterError(.invalidArgument, "a batch holds at most 10000 members") }
+        let parameters: [(any PostgresEncodable)?] = [
+            queue.rawValue, members.map(\.lease.messageID), members.map(\.lease.readCount), members.map(\.barrierID),
+            members.map(\.key), members.map { PostgresJSON(text: $0.result.text) },
+        ]
+        let rows = try await client.run(sql.completeMembers, parameters, retry: .idempotent).rows
+        guard rows.count == members.count else { throw MusterError(.database, "complete_members returned \(rows.count) rows for \(members.count) members") }
+        return try rows.map { row in
+            MemberCompletion(
+                applied: try row.decode(1), counted: try row.decode(2), remaining: try row.decodeIfPresent(3),
+                fired: try row.decode(4), callbackMessageID: try row.decodeIfPresent(5)
+            )
+        }
+    }
+
     /// Records that the barrier's callback completed (once) and acks the callback message
     /// (fenced), in one statement. Returns whether this call finalized it and whether the ack
     /// applied. The finalization stands even when the lease was lost, so whoever holds the

@@ -1,5 +1,6 @@
 /// Every statement of executions, barriers, claims and the reaper, schema-qualified once per
-/// client. The logic lives in the schema's functions (migrations/0004_orchestration.sql), so
+/// client. The logic lives in the schema's functions (migrations/0004_orchestration.sql and
+/// 0006_member_batches.sql), so
 /// psql users, the benchmark's pgbench scripts and the Swift client run the same SQL.
 struct OrchestrationSQL: Sendable {
     let createExecution: Statement
@@ -9,6 +10,7 @@ struct OrchestrationSQL: Sendable {
     let listExecutions: Statement
     let fanOut: Statement
     let completeMember: Statement
+    let completeMembers: Statement
     let finalizeBarrier: Statement
     let barrier: Statement
     let members: Statement
@@ -59,6 +61,10 @@ struct OrchestrationSQL: Sendable {
         completeMember = statement("complete_member", """
             SELECT applied, counted, remaining, fired, callback_message_id
             FROM \(s).complete_member($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+            """)
+        completeMembers = statement("complete_members", """
+            SELECT ord, applied, counted, remaining, fired, callback_message_id
+            FROM \(s).complete_members($1, $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::jsonb[])
             """)
         finalizeBarrier = statement("finalize_barrier", "SELECT finalized, acked FROM \(s).finalize_barrier($1, $2, $3, $4)")
         barrier = statement("barrier", "SELECT \(Self.barrierColumns) FROM \(s).barriers WHERE id = $1")

@@ -16,14 +16,21 @@ final class WorkerRuntime: Sendable {
     private let logger: Logger
     private let metrics: WorkerMetrics
     private let inFlight = InFlightRegistry()
-    private let acks: AckBatcher
+    /// Group commit for acks and for barrier member completions.
+    private let acks: GroupCommit<Lease, Bool>
+    private let members: GroupCommit<Barriers.SucceededMember, MemberCompletion>
     private let slots: RunSlots
     private let draining = Atomic<Bool>(false)
 
     init(worker: Worker) async throws {
         self.worker = worker
         self.queue = worker.client.queue(worker.queue)
-        self.acks = AckBatcher(queue: queue)
+        let (queue, barriers, name) = (self.queue, worker.client.barriers, worker.queue)
+        self.acks = GroupCommit { leases in
+            let applied = Set(try await queue.ack(leases).applied.map(\.messageID))
+            return leases.map { applied.contains($0.messageID) }
+        }
+        self.members = GroupCommit { try await barriers.completeSucceeded(queue: name, $0) }
         let settings = try await worker.client.settings(of: worker.queue)
         visibilityTimeout = worker.options.visibilityTimeout ?? settings.visibilityTimeout
         maxAttempts = worker.options.maxAttempts ?? settings.maxAttempts
@@ -208,11 +215,9 @@ final class WorkerRuntime: Sendable {
     private func complete(_ message: ReceivedMessage, _ completion: Completion) async throws -> Bool {
         switch completion {
         case .ack:
-            return try await acks.ack(message.lease)
+            return try await acks.submit(message.lease)
         case .member(let barrierID, let key, let result):
-            let outcome = try await worker.client.barriers.complete(
-                queue: worker.queue, lease: message.lease, barrierID: barrierID, memberKey: key, result: result
-            )
+            let outcome = try await members.submit(.init(lease: message.lease, barrierID: barrierID, key: key, result: result))
             if outcome.fired {
                 logger.info("last member completed; callback enqueued", metadata: [
                     "barrier_id": "\(barrierID)", "callback_message_id": "\(outcome.callbackMessageID ?? 0)",

@@ -1,0 +1,70 @@
+import Synchronization
+
+/// Group commit: items submitted while a statement is in flight go out together in the
+/// next one, in one statement and one commit.
+///
+/// Nothing waits on a timer: the first item after an idle moment goes out at once, so an
+/// idle worker pays no extra latency, and a busy one pays one commit per batch instead of one
+/// per item. Each caller gets its own item's outcome (or the batch's error). A crash before a
+/// batch commits loses nothing the caller has not been told about: its leases expire and the
+/// messages are delivered again (at-least-once).
+final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
+    /// Sends one batch; returns one outcome per item, in order.
+    typealias Flush = @Sendable ([Item]) async throws -> [Outcome]
+
+    private struct Waiting {
+        var item: Item
+        var continuation: CheckedContinuation<Result<Outcome, any Error>, Never>
+    }
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var flushing = false
+    }
+
+    private let maxBatch: Int
+    private let send: Flush
+    private let state = Mutex(State())
+
+    init(maxBatch: Int = 1000, _ send: @escaping Flush) {
+        self.maxBatch = maxBatch
+        self.send = send
+    }
+
+    /// Submits `item` with whatever else is waiting and returns its outcome. Throws what the
+    /// batch's statement threw.
+    func submit(_ item: Item) async throws -> Outcome {
+        let result = await withCheckedContinuation { continuation in
+            let startFlusher = state.withLock { state -> Bool in
+                state.waiting.append(Waiting(item: item, continuation: continuation))
+                guard !state.flushing else { return false }
+                state.flushing = true
+                return true
+            }
+            if startFlusher { Task { await self.flush() } }
+        }
+        return try result.get()
+    }
+
+    /// Sends batches until nothing is waiting.
+    private func flush() async {
+        while true {
+            let batch = state.withLock { state -> [Waiting] in
+                let batch = Array(state.waiting.prefix(maxBatch))
+                state.waiting.removeFirst(batch.count)
+                if batch.isEmpty { state.flushing = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                let outcomes = try await send(batch.map(\.item))
+                guard outcomes.count == batch.count else {
+                    throw MusterError(.database, "a batch of \(batch.count) returned \(outcomes.count) outcomes")
+                }
+                for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: .success(outcome)) }
+            } catch {
+                for waiting in batch { waiting.continuation.resume(returning: .failure(error)) }
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+-- Group-committed member completions.
+--
+-- complete_member() (0004) takes the barrier's row lock once per member: the completions of
+-- one barrier queue up behind each other, which caps a fan-in at one commit per member. A
+-- worker that finishes many members at once completes them here in one statement: one
+-- fenced ack of all their messages, one update of their member rows, and one decrement per
+-- barrier (barrier rows locked in id order, so concurrent batches cannot deadlock). The
+-- guarantees are complete_member()'s: only members whose message this caller still holds
+-- are counted, each member once, and the completion that brings a barrier to zero enqueues
+-- its callback, once.
+
+CREATE FUNCTION complete_members(
+    queue       text,
+    message_ids bigint[],
+    read_cts    integer[],
+    barrier_ids bigint[],
+    member_keys text[],
+    results     jsonb[]
+) RETURNS TABLE (ord integer, applied boolean, counted boolean, remaining integer, fired boolean, callback_message_id bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    n           integer := coalesce(cardinality(message_ids), 0);
+    acked_ids   bigint[];
+    counted_ord bigint[];
+    counted_bid bigint[];
+    fired_ord   bigint[] := '{}';
+    b           barriers;
+    barrier     bigint;
+BEGIN
+    PERFORM check_leases(message_ids, read_cts);
+    IF cardinality(barrier_ids) IS DISTINCT FROM n OR cardinality(member_keys) IS DISTINCT FROM n
+       OR cardinality(results) IS DISTINCT FROM n THEN
+        RAISE EXCEPTION 'complete_members: one barrier id, member key and result per message' USING ERRCODE = 'MU003';
+    END IF;
+
+    -- 1. The fenced ack of every message: a lease lost to another reader acks (and counts) nothing.
+    SELECT array_agg(a.id) FILTER (WHERE a.acked) INTO acked_ids FROM ack(queue, message_ids, read_cts) AS a;
+
+    -- 2. Their members leave pending, once; a member must be the one sent as its message.
+    WITH input AS (
+        SELECT i.* FROM unnest(message_ids, barrier_ids, member_keys, results) WITH ORDINALITY
+                        AS i(message_id, barrier_id, member_key, result, ord)
+        WHERE i.message_id = ANY (acked_ids)
+    ),
+    moved AS (
+        UPDATE barrier_members AS m
+        SET status = 'succeeded', result = i.result, completed_at = now()
+        FROM input AS i
+        WHERE m.barrier_id = i.barrier_id AND m.member_key = i.member_key AND m.message_id = i.message_id
+          AND m.status = 'pending'
+        RETURNING i.ord, i.barrier_id
+    )
+    SELECT array_agg(x.ord ORDER BY x.ord), array_agg(x.barrier_id ORDER BY x.ord) INTO counted_ord, counted_bid FROM moved AS x;
+
+    -- 3. One decrement per barrier, in barrier id order; the one that reaches zero fires.
+    FOR barrier IN SELECT DISTINCT u.id FROM unnest(counted_bid) AS u(id) ORDER BY u.id LOOP
+        UPDATE barriers AS x
+        SET remaining = x.remaining - (SELECT count(*) FROM unnest(counted_bid) AS u(id) WHERE u.id = barrier),
+            last_completed_at = now()
+        WHERE x.id = barrier
+        RETURNING x.* INTO b;
+        IF b.status = 'armed' AND b.remaining = 0 THEN
+            PERFORM fire_barrier(b.id, 'fired');
+            -- The callback is reported on the barrier's last member in this batch.
+            fired_ord := fired_ord || (SELECT max(c.ord) FROM unnest(counted_ord, counted_bid) AS c(ord, id) WHERE c.id = barrier);
+        END IF;
+    END LOOP;
+
+    RETURN QUERY
+    SELECT i.ord::integer,
+           i.message_id = ANY (coalesce(acked_ids, '{}')),
+           i.ord = ANY (coalesce(counted_ord, '{}')),
+           CASE WHEN i.ord = ANY (coalesce(counted_ord, '{}')) THEN x.remaining END,
+           i.ord = ANY (fired_ord),
+           CASE WHEN i.ord = ANY (fired_ord) THEN x.callback_message_id END
+    FROM unnest(message_ids, barrier_ids) WITH ORDINALITY AS i(message_id, barrier_id, ord)
+    LEFT JOIN barriers AS x ON x.id = i.barrier_id
+    ORDER BY i.ord;
+END
+$$;
+
+COMMENT ON FUNCTION complete_members(text, bigint[], integer[], bigint[], text[], jsonb[]) IS
+    'Completes succeeded barrier members in one statement: fenced ack of their messages, member records, one decrement per barrier (locked in id order), callbacks enqueued once. One row per input (ord is 1-based).';
