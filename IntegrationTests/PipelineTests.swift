@@ -82,6 +82,33 @@ import Testing
         }
     }
 
+    @Test func anotherProcessWaitsForTheResult() async throws {
+        let settings = QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))
+        try await QueueFixture.with(settings: settings) { fixture in
+            let good = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]))
+            let bad = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]), failIndex: 0)
+            let job = Job(id: 4, parts: 20)
+            let execution = try await fixture.client.start(good, input: job)
+            func wait(_ id: UUID) throws -> ChildProcess {
+                try ChildProcess(["execution", "wait", id.uuidString, "--timeout", "60s",
+                                  "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name])
+            }
+            let waiter = try wait(execution.id)     // waiting before any worker runs
+            var worker = try workers(good, fixture, count: 1)[0]
+            try await run(worker) { try await execution.status().status == .completed }
+            #expect(await waiter.wait() == 0)
+            let printed = try JSONDecoder().decode(Total.self, from: Data(waiter.output().utf8))
+            #expect(printed == Self.expected(job))
+
+            let failing = try await fixture.client.start(bad, input: job)
+            let failedWaiter = try wait(failing.id)
+            worker = try workers(bad, fixture, count: 1)[0]
+            try await run(worker) { try await failing.status().status == .failed }
+            #expect(await failedWaiter.wait() == 1)
+            #expect(failedWaiter.output().contains("failed"))
+        }
+    }
+
     @Test func startingTwiceWithOneKeyStartsOneExecution() async throws {
         try await QueueFixture.with { fixture in
             let pipeline = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]))

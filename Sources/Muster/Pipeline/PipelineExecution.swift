@@ -12,39 +12,50 @@ public struct PipelineExecution<Output: Decodable & Sendable>: Sendable {
     /// The execution as it is now. Throws `unknownExecution` when there is none with this id.
     public func status() async throws -> Execution {
         guard let execution = try await client.executions.get(id) else {
-            throw MusterError(.unknownExecution, "execution \(id) does not exist")
+            throw MusterError(.unknownExecution, "execution \(id.uuidString.lowercased()) does not exist")
         }
         return execution
     }
 
-    /// Waits until the execution finishes and returns its output, polling its row (first
-    /// every few milliseconds, backing off to every 250 ms).
+    /// Waits until the execution finishes and returns its output (see `Executions.wait`).
     ///
     /// Throws `executionFailed` (with the execution's error) when it failed or was canceled,
     /// `timeout` when it is still running after `timeout`, `unknownExecution`, or
     /// `invalidArgument` when the output does not decode as `Output`.
     public func result(timeout: Duration, decoder: JSONDecoder = JSONDecoder()) async throws -> Output {
+        let execution = try await client.executions.wait(for: id, timeout: timeout)
+        switch execution.status {
+        case .completed:
+            guard let output = execution.output else {
+                throw MusterError(.database, "execution \(id) completed without an output")
+            }
+            return try output.decode(as: Output.self, decoder: decoder)
+        default:
+            throw MusterError(.executionFailed, "execution \(id) \(execution.status): \(execution.error ?? "no error recorded")")
+        }
+    }
+}
+
+extension Executions {
+    /// Waits until the execution is terminal (completed, failed or canceled) and returns it,
+    /// polling its row: first every few milliseconds, backing off to every 250 ms. Works from
+    /// any process. Throws `timeout` when it is still open after `timeout`, or
+    /// `unknownExecution`.
+    public func wait(for id: UUID, timeout: Duration) async throws -> Execution {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var interval = Duration.milliseconds(5)
         while true {
-            let execution = try await status()
-            switch execution.status {
-            case .completed:
-                guard let output = execution.output else {
-                    throw MusterError(.database, "execution \(id) completed without an output")
-                }
-                return try output.decode(as: Output.self, decoder: decoder)
-            case .failed, .canceled:
-                throw MusterError(.executionFailed, "execution \(id) \(execution.status): \(execution.error ?? "no error recorded")")
-            default:
-                let left = deadline - clock.now
-                guard left > .zero else {
-                    throw MusterError(.timeout, "execution \(id) is still \(execution.status) after \(timeout)")
-                }
-                try await Task.sleep(for: min(interval, left))
-                interval = min(interval * 2, .milliseconds(250))
+            guard let execution = try await get(id) else {
+                throw MusterError(.unknownExecution, "execution \(id.uuidString.lowercased()) does not exist")
             }
+            if execution.status.isTerminal { return execution }
+            let left = deadline - clock.now
+            guard left > .zero else {
+                throw MusterError(.timeout, "execution \(id.uuidString.lowercased()) is still \(execution.status) after \(timeout)")
+            }
+            try await Task.sleep(for: min(interval, left))
+            interval = min(interval * 2, .milliseconds(250))
         }
     }
 }

@@ -57,9 +57,30 @@ struct ExecutionsCommand: AsyncParsableCommand {
 struct ExecutionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "execution",
-        abstract: "Show one execution in detail.",
-        subcommands: [Show.self]
+        abstract: "Show one execution in detail, or wait for it to finish.",
+        subcommands: [Show.self, Wait.self]
     )
+
+    /// `muster execution wait ID`: blocks until the execution finishes; prints its output.
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until an execution finishes; print its output (JSON) and exit 0 if it completed, 1 if not.",
+            discussion: "Example: muster execution wait 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --timeout 5m"
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The execution id.") var id: String
+        @Option(help: "Give up (exit 1) after this long.") var timeout = DurationArgument(argument: "1h")!
+
+        func run() async throws {
+            guard let uuid = UUID(uuidString: id) else { throw CommandFailure.usage("\(id) is not an execution id (a UUID)") }
+            let execution = try await database.withClient { try await $0.executions.wait(for: uuid, timeout: timeout.duration) }
+            guard execution.status == .completed else {
+                throw CommandFailure(message: "execution \(id.lowercased()) \(execution.status): \(execution.error ?? "no error recorded")", status: 1)
+            }
+            print(execution.output?.text ?? "null")
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
