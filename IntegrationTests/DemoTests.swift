@@ -5,13 +5,13 @@ import Testing
 
 /// `muster demo` as a user runs it: its verdict and summary agree with what the tables hold,
 /// also under chaos, and the queries of docs/sql-debugging.md run against what it leaves.
-/// Serialized: `--chaos` terminates every `muster-demo%` connection on the server, also those
-/// of a demo running beside it in another schema.
+/// Serialized: the demos are heavy, and run beside each other they would only slow each other.
 @Suite(.serialized) struct DemoTests {
     /// The fields of the demo's `--json` summary (DemoSummary) these tests check.
     private struct Summary: Decodable {
         struct Chaos: Decodable, Equatable {
             var kills: Int
+            var leasesHeldByKilled: Int
             var terminations: Int
         }
 
@@ -25,6 +25,7 @@ import Testing
         var messagesLeft: Int
         var barriers: Int
         var barriersFinalized: Int
+        var callbacks: Int
         var outputsMatching: Int
         var chaos: Chaos?
         var executionIDs: [UUID]
@@ -43,7 +44,7 @@ import Testing
         var messagesLeft: Int
         var barriers: Int
         var barriersFinalized: Int
-        /// Archived `….aggregate` (callback) messages per barrier, in barrier order.
+        /// Archived `…/aggregate` (callback) messages per barrier, in barrier order.
         var aggregatesPerBarrier: [Int]
         var members: Int
         var membersSucceeded: Int
@@ -53,11 +54,11 @@ import Testing
     private static let parts = 20
     /// Per execution: its start, a message per chunk, an aggregate, one per 10 chunks (documents), an aggregate.
     private static let archivedByTask = [
-        "corpus.start": executions,
-        "corpus.chunks": executions * parts,
-        "corpus.chunks.aggregate": executions,
-        "corpus.documents": executions * ((parts + 9) / 10),
-        "corpus.documents.aggregate": executions,
+        "corpus/start": executions,
+        "corpus/chunks/part": executions * parts,
+        "corpus/chunks/aggregate": executions,
+        "corpus/documents/part": executions * ((parts + 9) / 10),
+        "corpus/documents/aggregate": executions,
     ]
     private static let expectedMessages = archivedByTask.values.reduce(0, +)
 
@@ -86,7 +87,7 @@ import Testing
         let aggregates = try await TestDatabase.query("""
             SELECT b.id, count(a.id)
             FROM \(s).barriers AS b
-            LEFT JOIN \(s).archive AS a ON a.headers->>'muster-barrier' = b.id::text AND a.task LIKE '%.aggregate'
+            LEFT JOIN \(s).archive AS a ON a.headers->>'muster-barrier' = b.id::text AND a.task LIKE '%/aggregate'
             WHERE b.\(ofIDs)
             GROUP BY b.id
             ORDER BY b.id
@@ -134,6 +135,7 @@ import Testing
             #expect(summary.deadLetters == tables.deadLetters && tables.deadLetters == 0)
             #expect(summary.barriers == tables.barriers && tables.barriers == 2 * Self.executions)
             #expect(summary.barriersFinalized == tables.barriersFinalized && tables.barriersFinalized == tables.barriers)
+            #expect(summary.callbacks == tables.barriers, "callback messages acked")
             #expect(tables.aggregatesPerBarrier == Array(repeating: 1, count: 2 * Self.executions), "archived aggregates per barrier")
             #expect(summary.outputsMatching == Self.executions)
             #expect(summary.messagesLeft == tables.messagesLeft && tables.messagesLeft == 0)
@@ -156,6 +158,8 @@ import Testing
             #expect(summary.messages == Self.expectedMessages)
             let chaos = try #require(summary.chaos, "no chaos counts in the summary")
             #expect(chaos.kills >= 1, "no worker process was killed")
+            #expect(chaos.leasesHeldByKilled >= 1, "no killed worker held a lease")
+            #expect(summary.callbacks == summary.barriers)
             #expect(chaos.terminations >= 1, "no connection was terminated")
 
             let tables = try await tableCounts(in: schema, of: summary.executionIDs)

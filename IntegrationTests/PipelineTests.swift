@@ -74,9 +74,9 @@ import Testing
             #expect(try await fixture.count("barriers", where: "status = 'fired' AND finalized_at IS NOT NULL") == 10)
             #expect(runs.value.count == 10 && runs.value.values.allSatisfy { $0 == 1 })
             // One callback message per barrier, each acked once; nothing left in the queue.
-            #expect(try await fixture.count("archive", where: "task LIKE 'squares.%.aggregate'") == 10)
-            #expect(try await fixture.count("archive", where: "task = 'squares.square'") == 250)
-            #expect(try await fixture.count("archive", where: "task = 'squares.sum'") == 25)
+            #expect(try await fixture.count("archive", where: "task LIKE 'squares/%/aggregate'") == 10)
+            #expect(try await fixture.count("archive", where: "task = 'squares/square/part'") == 250)
+            #expect(try await fixture.count("archive", where: "task = 'squares/sum/part'") == 25)
             #expect(try await fixture.count("messages") == 0)
             #expect(try await fixture.count("dead_letters") == 0)
         }
@@ -117,7 +117,7 @@ import Testing
             #expect(first.created && !again.created)
             #expect(first.id == again.id)
             #expect(try await fixture.count("executions") == 1)
-            #expect(try await fixture.count("messages", where: "task = 'squares.start'") == 1)
+            #expect(try await fixture.count("messages", where: "task = 'squares/start'") == 1)
 
             // In the caller's transaction: rolled back, nothing exists.
             struct Abort: Error {}
@@ -152,6 +152,37 @@ import Testing
         }
     }
 
+    @Test func anAggregateOutputTooLargeForTheQueueFailsTheExecutionInsteadOfHanging() async throws {
+        let settings = QueueSettings(maxAttempts: 3, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20), maxPayloadBytes: 2000)
+        try await QueueFixture.with(settings: settings) { fixture in
+            let pipeline = Pipeline("big", queue: fixture.queue.name, input: Int.self)
+                .stage("grow") { n, _ in Array(0..<n) } process: { i, _ in i } aggregate: { _, values, _ in
+                    String(repeating: "x", count: 3000 + values.count)      // the next stage's input: over the limit
+                }
+                .stage("use") { text, _ in [text.count] } process: { n, _ in n } aggregate: { _, counts, _ in counts }
+            let execution = try await fixture.client.start(pipeline, input: 5)
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            try worker.register(pipeline)
+            try await run(worker) { try await execution.status().status.isTerminal }
+            let error = await #expect(throws: MusterError.self) { try await execution.result(timeout: .seconds(1)) }
+            #expect(error?.code == .executionFailed)
+            #expect(error?.message.contains("exceeds the limit of 2000 bytes") == true, "\(String(describing: error))")
+            #expect(try await fixture.count("barriers", where: "name = 'use'") == 0)
+
+            // The same check guards a hand-made fan-out: refused when armed, nothing written.
+            let other = try await fixture.client.executions.create(pipeline: "manual")
+            let refused = await #expect(throws: MusterError.self) {
+                try await fixture.client.barriers.fanOut(FanOut(
+                    executionID: other.id, name: "s", memberQueue: fixture.queue.name, memberTask: "m",
+                    members: [.init(key: "a", payload: .emptyObject)], callbackQueue: fixture.queue.name, callbackTask: "cb",
+                    callbackPayload: try JSONPayload(encoding: String(repeating: "y", count: 2500))
+                ))
+            }
+            #expect(refused?.code == .payloadTooLarge)
+            #expect(try await fixture.count("barriers", where: "execution_id = '\(other.id.uuidString)'") == 0)
+        }
+    }
+
     @Test func invalidPipelinesAndMismatchedQueuesAreRefusedAndWriteNothing() async throws {
         try await QueueFixture.with { fixture in
             let empty = Pipeline("empty", queue: fixture.queue.name, input: Job.self)
@@ -160,6 +191,14 @@ import Testing
             let pipeline = Self.squaresThenSums(queue: "elsewhere", runs: AggregateRuns([:]))
             var worker = Worker(client: fixture.client, queue: fixture.queue.name)
             #expect(throws: MusterError.self) { try worker.register(pipeline) }
+            // Registering twice would silently replace handlers; a stage named like a task does not collide.
+            let here = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]))
+            try worker.register(here)
+            #expect(throws: MusterError.self) { try worker.register(here) }
+            let tricky = Pipeline("squares2", queue: fixture.queue.name, input: Job.self)
+                .stage("start") { job, _ in [job.id] } process: { id, _ in id } aggregate: { _, ids, _ in ids }
+                .stage("start.aggregate") { ids, _ in ids } process: { id, _ in id } aggregate: { _, ids, _ in ids.count }
+            try worker.register(tricky)
             let unknownQueue = await #expect(throws: MusterError.self) { try await fixture.client.start(pipeline, input: Job(id: 1, parts: 1)) }
             #expect(unknownQueue?.code == .unknownQueue)
             let executions = try await fixture.count("executions")

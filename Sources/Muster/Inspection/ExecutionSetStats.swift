@@ -34,6 +34,8 @@ public struct ExecutionSetStats: Sendable, Hashable, Codable {
     public var retries: Int
     /// Messages dead-lettered.
     public var deadLetters: Int
+    /// Barrier callback messages acked into the archive (at most one per barrier exists).
+    public var callbacksArchived: Int
 
     /// Executions in `status`.
     public func count(_ status: ExecutionStatus) -> Int { executions[status.rawValue] ?? 0 }
@@ -54,7 +56,8 @@ extension Executions {
             messagesArchived: try row.decode(4),
             deliveries: try row.decode(5),
             retries: try row.decode(6),
-            deadLetters: try row.decode(7)
+            deadLetters: try row.decode(7),
+            callbacksArchived: try row.decode(8)
         )
     }
 }

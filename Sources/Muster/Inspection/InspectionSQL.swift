@@ -23,11 +23,13 @@ struct InspectionSQL: Sendable {
         executionSetStats = statement("execution_set_stats", """
             WITH ids AS (SELECT DISTINCT unnest($1::uuid[]) AS id),
             messages AS (
-                SELECT 'waiting' AS place, m.state, m.read_ct FROM \(s).messages AS m WHERE m.execution_id IN (SELECT id FROM ids)
+                SELECT 'waiting' AS place, m.state, m.read_ct, false AS callback
+                FROM \(s).messages AS m WHERE m.execution_id IN (SELECT id FROM ids)
                 UNION ALL
-                SELECT 'archived', NULL, a.read_ct FROM \(s).archive AS a WHERE a.execution_id IN (SELECT id FROM ids)
+                SELECT 'archived', NULL, a.read_ct, coalesce(a.headers ? 'muster-callback', false)
+                FROM \(s).archive AS a WHERE a.execution_id IN (SELECT id FROM ids)
                 UNION ALL
-                SELECT 'dead', NULL, d.read_ct FROM \(s).dead_letters AS d WHERE d.execution_id IN (SELECT id FROM ids)
+                SELECT 'dead', NULL, d.read_ct, false FROM \(s).dead_letters AS d WHERE d.execution_id IN (SELECT id FROM ids)
             )
             SELECT
                 (SELECT coalesce(jsonb_object_agg(x.status, x.n), '{}')::text
@@ -44,10 +46,16 @@ struct InspectionSQL: Sendable {
                 count(*) FILTER (WHERE place = 'archived'),
                 coalesce(sum(read_ct), 0)::bigint,
                 coalesce(sum(greatest(read_ct - 1, 0)), 0)::bigint,
-                count(*) FILTER (WHERE place = 'dead')
+                count(*) FILTER (WHERE place = 'dead'),
+                count(*) FILTER (WHERE callback)
             FROM messages
             """)
-            executionCounts = statement("execution_counts", "SELECT status, count(*) FROM \(s).executions GROUP BY status ORDER BY status")
+            // Open executions (an index holds them) and the last day's: not every execution ever.
+        executionCounts = statement("execution_counts", """
+            SELECT status, count(*) FROM \(s).executions
+            WHERE status IN ('pending', 'running') OR created_at > now() - interval '1 day'
+            GROUP BY status ORDER BY status
+            """)
         openExecutions = statement("open_executions", """
             SELECT \(OrchestrationSQL.executionColumns) FROM \(s).executions
             WHERE status IN ('pending', 'running') ORDER BY created_at LIMIT $1

@@ -38,7 +38,7 @@ public struct SystemStatus: Sendable {
     public var queues: [QueueMetrics]
     /// Workers, live ones first (rows of processes gone for a day are swept by the reaper).
     public var workers: [WorkerInfo]
-    /// Executions by status.
+    /// Open executions (pending, running) and those created in the last 24 hours, by status.
     public var executions: [String: Int]
     /// The oldest open (pending or running) executions, at most 20.
     public var open: [Execution]

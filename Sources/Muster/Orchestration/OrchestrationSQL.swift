@@ -1,6 +1,6 @@
 /// Every statement of executions, barriers, claims and the reaper, schema-qualified once per
 /// client. The logic lives in the schema's functions (migrations/0004_orchestration.sql and
-/// 0006_member_batches.sql), so
+/// 0006_member_batches_and_fire_safety.sql), so
 /// psql users, the benchmark's pgbench scripts and the Swift client run the same SQL.
 struct OrchestrationSQL: Sendable {
     let createExecution: Statement

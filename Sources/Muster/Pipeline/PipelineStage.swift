@@ -27,14 +27,20 @@ struct PipelineStage: Sendable {
 }
 
 extension Pipeline {
+    // Task names are `/`-separated, which no pipeline or stage name may contain, and differ
+    // in their number of segments: no stage name can make two tasks collide.
+
     /// The task of an execution's first message, which splits the first stage.
-    var startTask: String { "\(name).start" }
+    var startTask: String { "\(name)/start" }
 
     /// The task of a stage's part messages.
-    func partTask(_ stage: PipelineStage) -> String { "\(name).\(stage.name)" }
+    func partTask(_ stage: PipelineStage) -> String { "\(name)/\(stage.name)/part" }
 
     /// The task of a stage's aggregating callback.
-    func aggregateTask(_ stage: PipelineStage) -> String { "\(name).\(stage.name).aggregate" }
+    func aggregateTask(_ stage: PipelineStage) -> String { "\(name)/\(stage.name)/aggregate" }
+
+    /// Every task the pipeline's messages carry.
+    var tasks: [String] { [startTask] + stages.flatMap { [partTask($0), aggregateTask($0)] } }
 
     /// The fan-out of stage `index` of an execution: one member per part, and the stage's
     /// input carried by the callback message for the aggregate.

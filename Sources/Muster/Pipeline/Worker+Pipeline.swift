@@ -6,11 +6,16 @@ extension Worker {
     /// an orchestration claim), and each stage's parts and aggregate. The worker must consume
     /// the pipeline's queue. See `Pipeline` for what is guaranteed.
     ///
-    /// Throws `invalidArgument` for an invalid pipeline or one on another queue.
+    /// Its tasks are `<pipeline>/start`, `<pipeline>/<stage>/part` and
+    /// `<pipeline>/<stage>/aggregate`. Throws `invalidArgument` for an invalid pipeline, one
+    /// on another queue, or one whose tasks already have handlers on this worker.
     public mutating func register<Input, Output>(_ pipeline: Pipeline<Input, Output>, claimTTL: Duration = .seconds(30)) throws {
         try pipeline.validate()
         guard pipeline.queue == queue else {
             throw MusterError(.invalidArgument, "pipeline \(pipeline.name) runs on queue \(pipeline.queue), this worker consumes \(queue)")
+        }
+        if let taken = pipeline.tasks.first(where: { handlers[$0] != nil }) {
+            throw MusterError(.invalidArgument, "task \(taken) of pipeline \(pipeline.name) already has a handler on this worker")
         }
         let client = self.client
         let stages = pipeline.stages

@@ -5,7 +5,9 @@ import Synchronization
 ///
 /// Nothing waits on a timer: the first item after an idle moment goes out at once, so an
 /// idle worker pays no extra latency, and a busy one pays one commit per batch instead of one
-/// per item. Each caller gets its own item's outcome (or the batch's error). A crash before a
+/// per item. Each caller gets its own item's outcome; when the statement fails for a reason
+/// other than a lost connection, each item is sent again alone, so one bad item fails only
+/// its own caller. A crash before a
 /// batch commits loses nothing the caller has not been told about: its leases expire and the
 /// messages are delivered again (at-least-once).
 final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
@@ -57,14 +59,29 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
             }
             guard !batch.isEmpty else { return }
             do {
-                let outcomes = try await send(batch.map(\.item))
-                guard outcomes.count == batch.count else {
-                    throw MusterError(.database, "a batch of \(batch.count) returned \(outcomes.count) outcomes")
+                for (waiting, outcome) in zip(batch, try await sendChecked(batch.map(\.item))) {
+                    waiting.continuation.resume(returning: .success(outcome))
                 }
-                for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: .success(outcome)) }
+            } catch let error where batch.count > 1 && (error as? MusterError)?.code != .connectionLost {
+                // One item the statement refuses must not fail the others with it: send each alone.
+                for waiting in batch {
+                    do {
+                        waiting.continuation.resume(returning: .success(try await sendChecked([waiting.item])[0]))
+                    } catch {
+                        waiting.continuation.resume(returning: .failure(error))
+                    }
+                }
             } catch {
                 for waiting in batch { waiting.continuation.resume(returning: .failure(error)) }
             }
         }
+    }
+
+    private func sendChecked(_ items: [Item]) async throws -> [Outcome] {
+        let outcomes = try await send(items)
+        guard outcomes.count == items.count else {
+            throw MusterError(.database, "a batch of \(items.count) returned \(outcomes.count) outcomes")
+        }
+        return outcomes
     }
 }

@@ -180,6 +180,10 @@ final class WorkerRuntime: Sendable {
                     // Nothing was committed: the work the handler asked for failed, so the
                     // delivery failed like a handler error (retried, or dead-lettered).
                     await settle(message, .failed("\(failure.underlying)", retryable: !(failure.underlying is NonRetryableError)))
+                } catch let error as MusterError where error.code != .connectionLost {
+                    // The settling statement itself was refused (not lost): record why and
+                    // retry with backoff, instead of waiting for the lease to expire silently.
+                    await settle(message, .failed("settling the result failed: \(error)", retryable: true))
                 }
             case .leaseLost:
                 leaseWasLost(message, while: "running")
@@ -230,16 +234,21 @@ final class WorkerRuntime: Sendable {
                 return try await client.barriers.finalize(queue: queue, lease: lease, barrierID: barrierID).acked
             }
             // Finalize first: it locks the barrier row, so the continuation runs in exactly
-            // one transaction, the one that finalized.
-            return try await client.withTransaction { transaction in
-                let outcome = try await client.barriers.finalize(queue: queue, lease: lease, barrierID: barrierID, in: transaction)
-                guard outcome.finalized else { return outcome.acked }
-                do {
-                    try await continuation(transaction)
-                } catch {
-                    throw ContinuationFailed(underlying: error)
+            // one transaction, the one that finalized. Repeating the whole transaction after a
+            // lost connection is safe: a committed one left finalized_at set.
+            return try await client.withRetry(.idempotent) {
+                try await client.withTransaction { transaction in
+                    let outcome = try await client.barriers.finalize(queue: queue, lease: lease, barrierID: barrierID, in: transaction)
+                    guard outcome.finalized else { return outcome.acked }
+                    do {
+                        try await continuation(transaction)
+                    } catch let error as MusterError where error.code == .connectionLost {
+                        throw error
+                    } catch {
+                        throw ContinuationFailed(underlying: error)
+                    }
+                    return outcome.acked
                 }
-                return outcome.acked
             }
         }
     }

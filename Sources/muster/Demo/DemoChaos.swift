@@ -8,11 +8,13 @@ import Synchronization
 final class DemoChaos: Sendable {
     struct Counts: Sendable, Codable, Hashable {
         var kills = 0
+        /// Unexpired leases the killed processes held just before the kills.
+        var leasesHeldByKilled = 0
         var terminations = 0
     }
 
     /// Up to three connections of this run's processes (application names starting with
-    /// `prefix`); counts the ones actually terminated. The chaos client itself is spared.
+    /// `$1`); one row per connection actually terminated. The chaos client itself is spared.
     private static let terminate = """
         SELECT 1 FROM (
             SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity
@@ -31,6 +33,11 @@ final class DemoChaos: Sendable {
 
     /// Starts the chaos; `connections` is the application-name prefix of this run's connections.
     init(workers: DemoWorkers, client: MusterClient, connections prefix: String) {
+        // Worker ids are host:pid:random: one row per unexpired lease of the process `$1`.
+        let leases = """
+            SELECT 1 FROM \(client.schema.quoted).messages
+            WHERE state = 'leased' AND visible_at > now() AND split_part(leased_by, ':', 2) = $1
+            """
         let tally = self.tally
         task = Task {
             var round = 0
@@ -39,7 +46,10 @@ final class DemoChaos: Sendable {
                 round += 1
                 do {
                     if round % 2 == 1 {
-                        if try workers.killOneAndRestart() { tally.counts.withLock { $0.kills += 1 } }
+                        let held = try await workers.killOneAndRestart { pid in
+                            try await client.withTransaction { try await $0.execute(leases, ["\(pid)"]) }
+                        }
+                        if let held { tally.counts.withLock { $0.kills += 1; $0.leasesHeldByKilled += held } }
                     } else {
                         let cut = try await client.withTransaction { try await $0.execute(Self.terminate, [prefix]) }
                         tally.counts.withLock { $0.terminations += cut }

@@ -18,6 +18,11 @@ struct DemoSummary: Codable {
     var messagesLeft: Int
     var barriers: Int
     var barriersFinalized: Int
+    /// Callback messages acked: exactly one per barrier when nothing ran twice or got lost.
+    var callbacks: Int
+    /// Parts completed of parts armed, over every stage.
+    var partsDone: Int
+    var parts: Int
     var outputsMatching: Int
     var processingSeconds: Double
     var wallSeconds: Double
@@ -49,6 +54,9 @@ struct DemoSummary: Codable {
         messagesLeft = stats.messagesWaiting
         barriers = stats.stages.map(\.barriers).reduce(0, +)
         barriersFinalized = stats.stages.map(\.finalized).reduce(0, +)
+        callbacks = stats.callbacksArchived
+        partsDone = stats.stages.map(\.membersDone).reduce(0, +)
+        parts = stats.stages.map(\.members).reduce(0, +)
         outputsMatching = zip(outputs, expectedReports).filter { $0 == $1 }.count
         processingSeconds = processing
         wallSeconds = wall
@@ -62,6 +70,9 @@ struct DemoSummary: Codable {
         if barriers != 2 * corpora.count || barriersFinalized != barriers {
             problems.append("\(barriersFinalized) of \(barriers) barriers finalized (expected \(2 * corpora.count))")
         }
+        if callbacks != barriers { problems.append("\(callbacks) callbacks acked for \(barriers) barriers") }
+        let expectedParts = corpora.map { $0.chunks + $0.documents }.reduce(0, +)
+        if parts != expectedParts || partsDone != parts { problems.append("\(partsDone) of \(parts) parts done, expected \(expectedParts)") }
         if messages != expectedMessages { problems.append("\(messages) messages acked, expected exactly \(expectedMessages)") }
         if deadLetters > 0 { problems.append("\(deadLetters) messages dead-lettered") }
         if messagesLeft > 0 { problems.append("\(messagesLeft) messages still queued") }
@@ -78,11 +89,13 @@ struct DemoSummary: Codable {
             "  messages      \(n(messages)) acked of \(n(expectedMessages)) expected, \(n(messagesLeft)) left in the queue",
             "  retries       \(n(retries)) redeliveries (transient failures, expired leases)",
             "  dead letters  \(n(deadLetters))",
-            "  callbacks     \(n(barriersFinalized)) of \(n(barriers)) barriers finalized, one callback each",
+            "  parts         \(n(partsDone)) of \(n(parts)) done, each counted once",
+            "  callbacks     \(n(callbacks)) acked for \(n(barriers)) barriers (\(n(barriersFinalized)) finalized)",
             "  output        \(n(outputsMatching)) of \(n(executions)) reports equal the one computed directly",
         ]
         if let chaos {
-            lines.append("  chaos         \(n(chaos.kills)) worker processes killed and restarted, \(n(chaos.terminations)) connections terminated")
+            let killed = "\(n(chaos.kills)) worker processes killed (holding \(n(chaos.leasesHeldByKilled)) leases) and restarted"
+            lines.append("  chaos         \(killed), \(n(chaos.terminations)) connections terminated")
         }
         let seconds = { (value: Double) in String(format: "%.1f s", value) }
         lines.append("  wall time     \(seconds(processingSeconds)) processing (\(n(Int(messagesPerSecond))) msg/s), \(seconds(wallSeconds)) in all")

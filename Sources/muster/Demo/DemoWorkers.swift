@@ -58,14 +58,16 @@ final class DemoWorkers: Sendable {
     /// Where worker processes write their output.
     var logPath: String { log }
 
-    /// SIGKILLs one random worker process and starts a replacement; false without processes.
-    func killOneAndRestart() throws -> Bool {
-        guard let victim = state.withLock({ $0.processes.randomElement() }) else { return false }
+    /// SIGKILLs one random worker process and starts a replacement. `before` runs first with
+    /// the victim's pid (e.g. to count its leases); returns its answer, nil without processes.
+    func killOneAndRestart(before: (pid_t) async throws -> Int) async throws -> Int? {
+        guard let victim = state.withLock({ $0.processes.randomElement() }) else { return nil }
+        let answer = try await before(victim)
         kill(victim, SIGKILL)
         _ = Subprocess.waitForExit(victim)
         state.withLock { $0.processes.removeAll { $0 == victim } }
         try spawn()
-        return true
+        return answer
     }
 
     /// Exit statuses of worker processes that ended on their own since the last call (a

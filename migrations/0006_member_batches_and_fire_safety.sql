@@ -1,4 +1,5 @@
--- Group-committed member completions.
+-- Group-committed member completions, and two guards that keep a barrier's firing from
+-- failing after its members are done.
 --
 -- complete_member() (0004) takes the barrier's row lock once per member: the completions of
 -- one barrier queue up behind each other, which caps a fan-in at one commit per member. A
@@ -82,3 +83,56 @@ $$;
 
 COMMENT ON FUNCTION complete_members(text, bigint[], integer[], bigint[], text[], jsonb[]) IS
     'Completes succeeded barrier members in one statement: fenced ack of their messages, member records, one decrement per barrier (locked in id order), callbacks enqueued once. One row per input (ord is 1-based).';
+
+-- A barrier's callback message is sent when the barrier fires, inside its last member's
+-- completion. A callback payload over the queue's limit would make that completion fail on
+-- every delivery and leave the execution hanging; refuse it when the barrier is armed
+-- instead (MU002, nothing written), where the caller can still fail cleanly.
+CREATE FUNCTION check_callback_payload() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    size  integer := octet_length(NEW.callback_payload::text);
+    limit_bytes integer := (queue_settings(NEW.callback_queue)).max_payload_bytes;
+BEGIN
+    IF size > limit_bytes THEN
+        RAISE EXCEPTION 'callback payload of barrier % is % bytes and exceeds the limit of % bytes of queue %',
+            NEW.name, size, limit_bytes, NEW.callback_queue USING ERRCODE = 'MU002';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION check_callback_payload() IS 'Trigger: refuses a barrier whose callback payload its callback queue would refuse when the barrier fires (MU002).';
+
+CREATE TRIGGER barriers_check_callback_payload
+BEFORE INSERT ON barriers
+FOR EACH ROW EXECUTE FUNCTION check_callback_payload();
+
+-- 0004's version, plus a last resort: when counting a dead-lettered member fails (whatever
+-- the reason), its execution is failed instead, so a dead letter never leaves an execution
+-- running with nothing left to move it.
+CREATE OR REPLACE FUNCTION dead_letter_settles_execution() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    why text := format('message %s (%s) dead-lettered: %s: %s', NEW.id, coalesce(NEW.task, 'no task'), NEW.reason,
+                       coalesce(NEW.last_error, 'no error recorded'));
+BEGIN
+    -- A failure here must never undo the dead-letter move (a read that poisons a message
+    -- would fail again on every retry and stall its queue): the subtransactions confine it.
+    BEGIN
+        IF NEW.headers ? 'muster-member' AND NEW.headers ->> 'muster-barrier' ~ '^[0-9]{1,18}$' THEN
+            PERFORM record_member((NEW.headers ->> 'muster-barrier')::bigint, NEW.headers ->> 'muster-member', NEW.id,
+                                  false, NULL, why);
+        ELSE
+            PERFORM fail_execution(NEW.execution_id, why);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        BEGIN
+            PERFORM fail_execution(NEW.execution_id, why || format(' (and counting it failed: %s)', SQLERRM));
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'muster: could not settle execution % for dead letter %: %', NEW.execution_id, NEW.id, SQLERRM;
+        END;
+    END;
+    RETURN NULL;
+END
+$$;
