@@ -69,7 +69,8 @@ struct DemoCommand: AsyncParsableCommand {
         // Chaos kills workers: their leases must come back fast, and attempts must outlast the kills.
         let settings = QueueSettings(
             visibilityTimeout: chaos ? .seconds(2) : .seconds(30), maxAttempts: 25,
-            retryBackoffBase: .milliseconds(50), retryBackoffMax: .seconds(1), archiveOnAck: true
+            retryBackoffBase: .milliseconds(50), retryBackoffMax: .seconds(1),
+            maxPayloadBytes: 64 << 20, archiveOnAck: true   // a stage's input travels in its callback message
         )
         if try await !client.createQueue(DemoPipeline.queue, settings: settings) {
             try await client.updateQueue(DemoPipeline.queue, settings: settings)
