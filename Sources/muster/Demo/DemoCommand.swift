@@ -54,7 +54,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             let summary = try await run(runID: runID, client: client, configuration: configuration, embedded: embedded, schema: schema, began: began)
             await client.shutdown()
-            if json { try Terminal.printJSON(summary) } else { summary.print(psql: psqlLine(embedded: embedded), schema: schema.name) }
+            if json { try Terminal.printJSON(summary) } else { summary.print(psql: psqlLine(embedded: embedded), schema: schema.name, databaseOption: embedded ? " --embedded" : "") }
             guard summary.correct else { throw CommandFailure(message: "the demo's result is wrong: \(summary.problems.joined(separator: "; "))", status: 1) }
         } catch {
             await client.shutdown()
@@ -150,8 +150,12 @@ struct DemoCommand: AsyncParsableCommand {
         return arguments
     }
 
+    /// How to look inside: the embedded server keeps running, so its URL works as printed.
     private func psqlLine(embedded: Bool) -> String {
-        embedded ? "psql \"$(muster embedded status --url)\"" : "psql \"$MUSTER_DATABASE_URL\"   # or your --database-url"
+        guard embedded, let url = try? EmbeddedPostgres(directory: EmbeddedPostgres.defaultDirectory).status().url else {
+            return "psql \"$MUSTER_DATABASE_URL\"   # or your --database-url"
+        }
+        return "psql '\(url)'"
     }
 
     static func seconds(_ duration: Duration) -> Double {

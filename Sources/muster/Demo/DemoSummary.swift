@@ -80,7 +80,8 @@ struct DemoSummary: Codable {
     }
 
     /// The human summary, on stdout.
-    func print(psql: String, schema: String) {
+    /// `databaseOption` is what the printed `muster` command needs to reach the same database.
+    func print(psql: String, schema: String, databaseOption: String) {
         let n = DemoProgress.number
         var lines = [
             "",
@@ -108,7 +109,7 @@ struct DemoSummary: Codable {
             "  SELECT * FROM \(schema).execution_overview ORDER BY created_at DESC LIMIT 5;",
             "  SELECT * FROM \(schema).barrier_progress WHERE execution_id = '\(example)';",
             "  SELECT * FROM \(schema).execution_timeline('\(example)');",
-            "or: muster execution show \(example)",
+            "or: muster execution show \(example)\(databaseOption)   (swift run muster … from the checkout)",
         ]
         Swift.print(lines.joined(separator: "\n"))
     }
