@@ -86,6 +86,7 @@ public struct Barriers: Sendable {
     /// is not counted, and the completion that brings a barrier to zero enqueues its callback
     /// once (reported on that barrier's last member in the batch). Retried once after a lost
     /// connection (a repeat is a duplicate).
+    @discardableResult
     public func completeSucceeded(queue: QueueName, _ members: [SucceededMember]) async throws -> [MemberCompletion] {
         guard !members.isEmpty else { return [] }
         guard members.count <= 10_000 else { throw MusterError(.invalidArgument, "a batch holds at most 10000 members") }

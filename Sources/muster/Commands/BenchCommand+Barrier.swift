@@ -31,8 +31,9 @@ extension BenchCommand {
         print(String(format: "%.3f", Self.seconds(elapsed)))
     }
 
-    /// Arms a barrier, leases every member, then `--clients` tasks complete them (one
-    /// statement each: fenced ack + member record + counter) for `--seconds`.
+    /// Arms a barrier, leases every member, then `--clients` tasks complete them for
+    /// `--seconds`: one statement per member (fenced ack + member record + counter), or with
+    /// `--batch N` one statement per N members (what a worker's group commit sends).
     func fanIn() async throws {
         let client = try benchClient(connections: clients + 1)
         let execution = try await client.executions.create(pipeline: "bench").id
@@ -53,12 +54,19 @@ extension BenchCommand {
         let next = JobCounter()
         let barriers = client.barriers
         let queue = self.queue
+        let batch = self.batch
         let perSecond = try await Self.rate(clients: clients, seconds: seconds) {
-            let index = next.count.add(1, ordering: .relaxed).oldValue
-            guard index < work.count else { throw CommandFailure(message: "bench barrier ran out of members", status: 1) }
-            try await barriers.complete(queue: queue, lease: work[index].lease, barrierID: barrier,
-                                        memberKey: work[index].key, result: .emptyObject)
-            return 1
+            let first = next.count.add(batch, ordering: .relaxed).oldValue
+            guard first + batch <= work.count else { throw CommandFailure(message: "bench barrier ran out of members", status: 1) }
+            if batch == 1 {
+                try await barriers.complete(queue: queue, lease: work[first].lease, barrierID: barrier,
+                                            memberKey: work[first].key, result: .emptyObject)
+            } else {
+                try await barriers.completeSucceeded(queue: queue, work[first..<first + batch].map {
+                    .init(lease: $0.lease, barrierID: barrier, key: $0.key, result: .emptyObject)
+                })
+            }
+            return batch
         }
         await client.shutdown()
         print(String(format: "%.1f", perSecond))
