@@ -80,6 +80,11 @@ import Testing
             #expect(human.status == 0 && human.output.contains("Timeline") && human.output.contains("square"))
             let list = try await muster(["executions", "list", "--status", "failed", "--json"], schema: schema)
             #expect(list.status == 0 && list.output.contains(failed.id.uuidString.lowercased()))
+
+            let cancel = try await muster(["execution", "cancel", open.id.uuidString, "--reason", "not needed"], schema: schema)
+            #expect(cancel.status == 0 && cancel.output.contains("1 waiting messages removed"), "\(cancel.output)")
+            #expect(try await open.status().status == .canceled)
+            #expect(try await muster(["execution", "cancel", open.id.uuidString], schema: schema).status == 1)
         }
     }
 

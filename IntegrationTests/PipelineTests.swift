@@ -109,6 +109,44 @@ import Testing
         }
     }
 
+    /// Parts that take 100 ms each, then a second stage.
+    static func slow(queue: QueueName) -> Pipeline<Int, [Int]> {
+        Pipeline("slow", queue: queue, input: Int.self)
+            .stage("wait") { (n: Int, _: HandlerContext) in Array(0..<n) } process: { (i: Int, _: HandlerContext) async throws -> Int in
+                try await Task.sleep(for: .milliseconds(100))
+                return i
+            } aggregate: { (_: Int, values: [Int], _: HandlerContext) in values.count }
+            .stage("after") { (n: Int, _: HandlerContext) in [n] } process: { (n: Int, _: HandlerContext) in n } aggregate: { (_: Int, values: [Int], _: HandlerContext) in values }
+    }
+
+    @Test func cancelingMidPipelineStopsItsWorkAndNothingMoreRuns() async throws {
+        try await QueueFixture.with { fixture in
+            let pipeline = Self.slow(queue: fixture.queue.name)
+            let execution = try await fixture.client.start(pipeline, input: 40)
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50)))
+            try worker.register(pipeline)
+            let running = Task { try await worker.run() }
+            defer { running.cancel() }
+            try await waitUntil { try await fixture.count("barrier_members", where: "status = 'succeeded'") >= 2 }
+
+            let outcome = try await fixture.client.executions.cancel(execution.id, reason: "not needed any more")
+            #expect(outcome.canceled && outcome.messagesRemoved > 30)
+            try await waitUntil { try await fixture.count("messages") == 0 }    // the leased ones finish
+            try await Task.sleep(for: .milliseconds(300))
+            running.cancel()
+            _ = await running.result
+            let status = try await execution.status()
+            #expect(status.status == .canceled && status.error == "not needed any more")
+            #expect(try await fixture.count("barriers", where: "name = 'after'") == 0)
+            let error = await #expect(throws: MusterError.self) { try await execution.result(timeout: .seconds(1)) }
+            #expect(error?.code == .executionFailed)
+
+            #expect(try await fixture.client.executions.cancel(execution.id).canceled == false)
+            let unknown = await #expect(throws: MusterError.self) { try await fixture.client.executions.cancel(UUID()) }
+            #expect(unknown?.code == .unknownExecution)
+        }
+    }
+
     @Test func startingTwiceWithOneKeyStartsOneExecution() async throws {
         try await QueueFixture.with { fixture in
             let pipeline = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]))

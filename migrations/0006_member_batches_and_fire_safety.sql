@@ -136,3 +136,36 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Cancels an open execution: its status becomes canceled (with the reason as its error) and
+-- its messages that are waiting (ready or in backoff) are deleted, so no worker starts more of
+-- its work. Messages being handled now finish; their results are recorded but lead nowhere,
+-- since nothing fans out or completes a terminal execution. Its barriers stay as they are
+-- (armed ones keep their pending members, whose messages are gone), for the record.
+-- Returns canceled = false, and changes nothing, when the execution was already terminal;
+-- raises MU005 for an unknown id.
+CREATE FUNCTION cancel_execution(id uuid, reason text DEFAULT NULL)
+RETURNS TABLE (canceled boolean, messages_removed bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    current text;
+    removed bigint;
+BEGIN
+    SELECT e.status INTO current FROM executions AS e WHERE e.id = cancel_execution.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'execution % does not exist', id USING ERRCODE = 'MU005';
+    END IF;
+    IF current NOT IN ('pending', 'running') THEN
+        RETURN QUERY SELECT false, 0::bigint;
+        RETURN;
+    END IF;
+    UPDATE executions AS e SET status = 'canceled', error = coalesce(reason, 'canceled'), updated_at = now()
+    WHERE e.id = cancel_execution.id;
+    DELETE FROM messages AS m WHERE m.execution_id = cancel_execution.id AND m.state <> 'leased';
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN QUERY SELECT true, removed;
+END
+$$;
+
+COMMENT ON FUNCTION cancel_execution(uuid, text) IS 'Cancels an open execution and deletes its waiting messages; (false, 0) when it was already terminal; MU005 when unknown.';

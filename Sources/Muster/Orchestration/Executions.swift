@@ -73,6 +73,17 @@ public struct Executions: Sendable {
         return try Self.execution(from: try rows.single())
     }
 
+    /// Cancels an open execution: it becomes `canceled` (with `reason` as its error) and its
+    /// waiting messages are deleted in the same transaction, so no worker starts more of its
+    /// work; messages being handled now finish, but nothing fans out or completes a terminal
+    /// execution. Returns false (and changes nothing) when it was already terminal, with the
+    /// number of messages removed. Throws `unknownExecution`.
+    @discardableResult
+    public func cancel(_ id: UUID, reason: String? = nil) async throws -> (canceled: Bool, messagesRemoved: Int) {
+        let row = try await client.run(sql.cancelExecution, [id, reason.map(Queue.clip)], retry: .idempotent).single()
+        return (try row.decode(0), try row.decode(1))
+    }
+
     /// Executions, newest first, filtered by status, pipeline and creation time.
     public func list(status: ExecutionStatus? = nil, pipeline: String? = nil, since: Date? = nil, limit: Int = 100) async throws -> [Execution] {
         guard (1...10_000).contains(limit) else { throw MusterError(.invalidArgument, "limit must be between 1 and 10000") }

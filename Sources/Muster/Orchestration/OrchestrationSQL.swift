@@ -7,6 +7,7 @@ struct OrchestrationSQL: Sendable {
     let getExecution: Statement
     let lockExecution: Statement
     let transitionExecution: Statement
+    let cancelExecution: Statement
     let listExecutions: Statement
     let fanOut: Statement
     let completeMember: Statement
@@ -46,6 +47,7 @@ struct OrchestrationSQL: Sendable {
             SELECT \(Self.executionColumns)
             FROM \(s).transition_execution($1::uuid, $2, $3, $4::jsonb, $5)
             """)
+        cancelExecution = statement("cancel_execution", "SELECT canceled, messages_removed FROM \(s).cancel_execution($1::uuid, $2)")
         listExecutions = statement("list_executions", """
             SELECT \(Self.executionColumns)
             FROM \(s).executions

@@ -57,9 +57,35 @@ struct ExecutionsCommand: AsyncParsableCommand {
 struct ExecutionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "execution",
-        abstract: "Show one execution in detail, or wait for it to finish.",
-        subcommands: [Show.self, Wait.self]
+        abstract: "Show one execution in detail, wait for it to finish, or cancel it.",
+        subcommands: [Show.self, Wait.self, Cancel.self]
     )
+
+    /// `muster execution cancel ID`: stops an open execution.
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel an open execution: mark it canceled and delete its waiting messages.",
+            discussion: """
+                Messages being handled now finish; nothing more of the execution runs. Exit 1 when it \
+                was already finished.
+
+                Example: muster execution cancel 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --reason "duplicate upload"
+                """
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The execution id.") var id: String
+        @Option(help: "Recorded as the execution's error.") var reason: String?
+
+        func run() async throws {
+            guard let uuid = UUID(uuidString: id) else { throw CommandFailure.usage("\(id) is not an execution id (a UUID)") }
+            let outcome = try await database.withClient { try await $0.executions.cancel(uuid, reason: reason) }
+            guard outcome.canceled else {
+                throw CommandFailure(message: "execution \(id.lowercased()) had already finished; nothing changed", status: 1)
+            }
+            print("canceled execution \(id.lowercased()); \(outcome.messagesRemoved) waiting messages removed")
+        }
+    }
 
     /// `muster execution wait ID`: blocks until the execution finishes; prints its output.
     struct Wait: AsyncParsableCommand {
