@@ -127,7 +127,7 @@ out=$(mktemp)
   echo "|---|---|---|---|---|"
   printf '%s\n' "${batch_rows[@]}"
   echo
-  echo "Hot row: every completion decrements the one barrier row, so completions serialise on its row lock and each waits for the previous commit; the single-row limit itself falls from 4 to 16 completers. Muster stays at 0.94-1.15 of it (above it at 16, where its pool queues completers instead of piling them on the lock). Sharded sub-counters were not built: PLATFORM.md measured them at 5.5-7.6k/s with 4-16 completers, worth it only when one barrier must absorb more than ~3k completions/s."
+  echo "Hot row: every completion decrements the one barrier row, so single completions serialise on its row lock and each waits for the previous commit; the single-row limit itself falls from 4 to 16 completers, and Muster follows it (above it at 16, where its pool queues completers instead of piling them on the lock). Group commit takes the barrier row lock once per batch instead of once per member: 10 per statement lifts one barrier to 15-23k completions/s, beyond the 5.5-7.6k/s PLATFORM.md measured for sharded sub-counters, which were therefore not built. Muster is above the batched limit because it sends the leases it holds, while the pgbench script first looks each member up by key."
   echo
   echo "Last completion → callback handler start, in ms, 100 one-member barriers one after another with a member worker and a callback worker (LISTEN/NOTIFY) in one process. The limit is one completion's commit as pgbench measured it at 1 completer (the callback exists only after it); ratio = limit / p50."
   echo
