@@ -111,4 +111,35 @@ import Testing
             #expect(failed.error?.contains("max_attempts") == true && failed.error?.contains("no error recorded") == true)
         }
     }
+
+    @Test func terminalExecutionsPastRetentionAreDeletedWithTheirBarriersUnlessSomethingStillPointsAtThem() async throws {
+        try await OrchestrationFixture.with { fixture in
+            let client = fixture.client
+            // Done: a completed execution whose barrier fired with no members, and a canceled one.
+            let (done, _) = try await fixture.fanOut(0)
+            let callback = try #require(try await fixture.callbacks.read(limit: 1).first)    // fired at once
+            try await fixture.callbacks.ack(callback.lease)
+            try await client.executions.transition(done, to: .completed)
+            let canceled = try await fixture.newExecution()
+            try await client.executions.cancel(canceled)
+            // Kept: a running one, and a completed one whose member message is still queued.
+            let (running, _) = try await fixture.fanOut(2)
+            let (busy, _) = try await fixture.fanOut(1)
+            try await client.executions.transition(busy, to: .completed)
+            try await Task.sleep(for: .milliseconds(300))
+
+            let reaper = Reaper(client: client, options: ReaperOptions(executionRetention: .milliseconds(200), batchSize: 1))
+            #expect(try await reaper.sweepOnce()?["executions"] == 1)     // one per batch
+            #expect(try await reaper.sweepOnce()?["executions"] == 1)
+            #expect(try await reaper.sweepOnce()?["executions"] == 0)
+            let left = try await TestDatabase.query("SELECT id FROM \(fixture.schema.quoted).executions ORDER BY created_at")
+                .rows.map { try $0.decode(0, as: UUID.self) }
+            #expect(left == [running, busy])
+            #expect(try await fixture.count("barriers") == 2)
+            #expect(try await fixture.count("barrier_members") == 3)
+
+            let keeper = Reaper(client: client, options: ReaperOptions(executionRetention: nil))
+            #expect(try await keeper.sweepOnce()?["executions"] == nil)
+        }
+    }
 }

@@ -169,3 +169,45 @@ END
 $$;
 
 COMMENT ON FUNCTION cancel_execution(uuid, text) IS 'Cancels an open execution and deletes its waiting messages; (false, 0) when it was already terminal; MU005 when unknown.';
+
+-- Retention for executions: terminal executions finished more than `retention` ago, with
+-- their barriers and members, at most batch_size per call. Run by the reaper's leader, fenced
+-- like reap() (NULL when the caller does not lead). Only executions nothing points at any
+-- more are deleted: no message of theirs waiting or running and no dead letter (those go with
+-- their queue's retention first), because a redelivered orchestration message of a deleted
+-- execution would find neither it nor, later, its tombstone, and run again.
+CREATE FUNCTION sweep_executions(holder text, token bigint, retention interval, batch_size integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    doomed uuid[];
+BEGIN
+    PERFORM 1 FROM leader_leases AS l
+    WHERE l.name = 'reaper' AND l.holder = sweep_executions.holder AND l.token = sweep_executions.token
+      AND l.expires_at > now()
+    FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(x.id) INTO doomed FROM (
+        SELECT e.id FROM executions AS e
+        WHERE e.status IN ('completed', 'failed', 'canceled')
+          AND e.created_at < now() - retention          -- bounds the scan (executions_created)
+          AND e.finished_at < now() - retention
+          AND NOT EXISTS (SELECT FROM messages AS m WHERE m.execution_id = e.id)
+          AND NOT EXISTS (SELECT FROM dead_letters AS d WHERE d.execution_id = e.id)
+        ORDER BY e.created_at
+        LIMIT batch_size
+        FOR UPDATE SKIP LOCKED
+    ) AS x;
+    IF doomed IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM barrier_members AS bm USING barriers AS b WHERE bm.barrier_id = b.id AND b.execution_id = ANY (doomed);
+    DELETE FROM barriers AS b WHERE b.execution_id = ANY (doomed);
+    DELETE FROM executions AS e WHERE e.id = ANY (doomed);
+    RETURN cardinality(doomed);
+END
+$$;
+
+COMMENT ON FUNCTION sweep_executions(text, bigint, interval, integer) IS 'Leader-only: deletes terminal executions past retention (with their barriers and members) that no message or dead letter points at; returns how many, NULL when the caller does not lead.';

@@ -22,6 +22,7 @@ struct OrchestrationSQL: Sendable {
     let acquireLeadership: Statement
     let resignLeadership: Statement
     let reap: Statement
+    let sweepExecutions: Statement
 
     /// Column order `Executions.execution(from:)` decodes.
     static let executionColumns = """
@@ -85,5 +86,6 @@ struct OrchestrationSQL: Sendable {
             """)
         resignLeadership = statement("resign_leadership", "SELECT \(s).resign_leadership($1, $2, $3)")
         reap = statement("reap", "SELECT kind, count FROM \(s).reap($1, $2, $3::interval, $4)")
+        sweepExecutions = statement("sweep_executions", "SELECT \(s).sweep_executions($1, $2, $3::interval, $4)")
     }
 }

@@ -43,8 +43,13 @@ public struct Reaper: Service {
                 }
                 token = leader ? current : nil
                 if let token, lastSweep.map({ ContinuousClock.now - $0 >= options.sweepInterval }) ?? true {
-                    try await sweep(token: token)
+                    let counts = try await sweep(token: token)
                     lastSweep = .now
+                    // A full batch means more is waiting: sweep again without sleeping.
+                    if counts.values.contains(where: { $0 >= options.batchSize }) {
+                        lastSweep = nil
+                        continue
+                    }
                 }
             } catch {
                 logger.warning("reaper: pass failed; retrying", metadata: ["error": "\(error)"])
@@ -61,7 +66,8 @@ public struct Reaper: Service {
 
     /// Takes (or renews) leadership and sweeps once. Returns what the sweep did per kind
     /// (`expired_barriers`, `expired_executions`, `expired_claims`, `tombstones`,
-    /// `retention`, `stale_workers`), or nil when another process leads.
+    /// `retention`, `stale_workers`, and `executions` past `executionRetention`), or nil when
+    /// another process leads.
     public func sweepOnce() async throws -> [String: Int]? {
         try options.validate()
         let row = try await client.run(
@@ -78,10 +84,13 @@ public struct Reaper: Service {
             client.orchestrationSQL.reap, [holder, token, options.tombstoneRetention, options.batchSize], retry: .idempotent
         )
         var counts: [String: Int] = [:]
-        for row in rows.rows {
-            let kind: String = try row.decode(0)
-            let count: Int = try row.decode(1)
-            counts[kind] = count
+        for row in rows.rows { counts[try row.decode(0)] = try row.decode(1) }
+        if let retention = options.executionRetention, !counts.isEmpty {
+            counts["executions"] = try await client.run(
+                client.orchestrationSQL.sweepExecutions, [holder, token, retention, options.batchSize], retry: .idempotent
+            ).single().decodeIfPresent(0) ?? 0
+        }
+        for (kind, count) in counts {
             guard count > 0 else { continue }
             Counter(label: "muster_reaper_swept_total", dimensions: [("kind", kind)]).increment(by: count)
             logger.info("reaper swept", metadata: ["kind": "\(kind)", "count": "\(count)"])

@@ -7,18 +7,25 @@ public struct ReaperOptions: Sendable {
     public var sweepInterval: Duration
     /// How long tombstones of terminal executions are kept.
     public var tombstoneRetention: Duration
-    /// Most rows of each kind one sweep touches.
+    /// How long terminal executions (with their barriers and members) are kept after they
+    /// finish; nil keeps them forever. Executions a message or dead letter still points at are
+    /// kept until those are gone.
+    public var executionRetention: Duration?
+    /// Most rows of each kind one sweep touches. A sweep that fills a batch is followed by
+    /// another at once, so a backlog drains at database speed, not one batch per interval.
     public var batchSize: Int
 
     public init(
         leaseTTL: Duration = .seconds(15),
         sweepInterval: Duration = .seconds(5),
         tombstoneRetention: Duration = .seconds(7 * 86_400),
+        executionRetention: Duration? = .seconds(30 * 86_400),
         batchSize: Int = 1000
     ) {
         self.leaseTTL = leaseTTL
         self.sweepInterval = sweepInterval
         self.tombstoneRetention = tombstoneRetention
+        self.executionRetention = executionRetention
         self.batchSize = batchSize
     }
 
@@ -26,8 +33,9 @@ public struct ReaperOptions: Sendable {
         guard leaseTTL >= .milliseconds(100) && leaseTTL <= .seconds(3600) else {
             throw MusterError(.invalidArgument, "reaper lease must be between 100 ms and 1 hour")
         }
-        guard sweepInterval > .zero, tombstoneRetention > .zero, (1...100_000).contains(batchSize) else {
-            throw MusterError(.invalidArgument, "sweep interval and tombstone retention must be positive, batch size 1-100000")
+        guard sweepInterval > .zero, tombstoneRetention > .zero, executionRetention.map({ $0 > .zero }) ?? true,
+              (1...100_000).contains(batchSize) else {
+            throw MusterError(.invalidArgument, "sweep interval and retentions must be positive, batch size 1-100000")
         }
     }
 }

@@ -12,6 +12,9 @@ struct ReaperCommand: AsyncParsableCommand {
             Every process may run one; a leader lease elects one at a time, and a new leader takes over \
             about one lease period after the leader dies.
 
+            Finished executions are deleted, with their barriers and members, 30 days after they \
+            finish (--execution-retention, or --keep-executions to keep them).
+
             Example: muster reaper --lease 15s --interval 5s
                      muster reaper --once --json
             """
@@ -22,6 +25,9 @@ struct ReaperCommand: AsyncParsableCommand {
     @Option(help: "Time between sweeps.") var interval: DurationArgument?
     @Option(name: .customLong("tombstone-retention"), help: "How long tombstones of finished executions are kept.")
     var tombstoneRetention: DurationArgument?
+    @Option(name: .customLong("execution-retention"), help: "How long finished executions are kept (default 30d).")
+    var executionRetention: DurationArgument?
+    @Flag(name: .customLong("keep-executions"), help: "Never delete finished executions.") var keepExecutions = false
     @Flag(help: "Sweep once (if this process can lead) and print what was done.") var once = false
     @Flag(help: "With --once: print JSON.") var json = false
 
@@ -30,6 +36,8 @@ struct ReaperCommand: AsyncParsableCommand {
         if let lease { options.leaseTTL = lease.duration }
         if let interval { options.sweepInterval = interval.duration }
         if let tombstoneRetention { options.tombstoneRetention = tombstoneRetention.duration }
+        if let executionRetention { options.executionRetention = executionRetention.duration }
+        if keepExecutions { options.executionRetention = nil }
         let client = MusterClient(
             database: try database.configuration(), schema: try database.schemaName(),
             options: .init(maxConnections: 2, applicationName: "muster-reaper")
