@@ -74,16 +74,15 @@ struct ExecutionCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: DatabaseOptions
-        @Argument(help: "The execution id.") var id: String
+        @Argument(help: "The execution id.") var id: ExecutionID
         @Option(help: "Recorded as the execution's error.") var reason: String?
 
         func run() async throws {
-            guard let uuid = UUID(uuidString: id) else { throw CommandFailure.usage("\(id) is not an execution id (a UUID)") }
-            let outcome = try await database.withClient { try await $0.executions.cancel(uuid, reason: reason) }
+            let outcome = try await database.withClient { try await $0.executions.cancel(id.uuid, reason: reason) }
             guard outcome.canceled else {
-                throw CommandFailure(message: "execution \(id.lowercased()) had already finished; nothing changed", status: 1)
+                throw CommandFailure(message: "execution \(id) had already finished; nothing changed", status: 1)
             }
-            print("canceled execution \(id.lowercased()); \(outcome.messagesRemoved) waiting messages removed")
+            print("canceled execution \(id); \(outcome.messagesRemoved) waiting messages removed")
         }
     }
 
@@ -95,14 +94,13 @@ struct ExecutionCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: DatabaseOptions
-        @Argument(help: "The execution id.") var id: String
+        @Argument(help: "The execution id.") var id: ExecutionID
         @Option(help: "Give up (exit 1) after this long.") var timeout = DurationArgument(argument: "1h")!
 
         func run() async throws {
-            guard let uuid = UUID(uuidString: id) else { throw CommandFailure.usage("\(id) is not an execution id (a UUID)") }
-            let execution = try await database.withClient { try await $0.executions.wait(for: uuid, timeout: timeout.duration) }
+            let execution = try await database.withClient { try await $0.executions.wait(for: id.uuid, timeout: timeout.duration) }
             guard execution.status == .completed else {
-                throw CommandFailure(message: "execution \(id.lowercased()) \(execution.status): \(execution.error ?? "no error recorded")", status: 1)
+                throw CommandFailure(message: "execution \(id) \(execution.status): \(execution.error ?? "no error recorded")", status: 1)
             }
             print(execution.output?.text ?? "null")
         }
@@ -115,12 +113,11 @@ struct ExecutionCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: DatabaseOptions
-        @Argument(help: "The execution id.") var id: String
+        @Argument(help: "The execution id.") var id: ExecutionID
         @Flag(help: "Machine-readable output.") var json = false
 
         func run() async throws {
-            guard let uuid = UUID(uuidString: id) else { throw CommandFailure.usage("\(id) is not an execution id (a UUID)") }
-            let report = try await database.withClient { try await $0.executions.report(uuid) }
+            let report = try await database.withClient { try await $0.executions.report(id.uuid) }
             if json { return try Terminal.printJSON(InspectionJSON.ReportJSON(report)) }
             Self.print(report)
         }
@@ -157,4 +154,16 @@ struct ExecutionCommand: AsyncParsableCommand {
             if !rows.isEmpty { Terminal.printTable(header, rows) }
         }
     }
+}
+
+/// An execution id argument: a UUID, shown lowercase as PostgreSQL prints it. Anything else
+/// is a usage error (exit 2) naming the value.
+struct ExecutionID: ExpressibleByArgument, CustomStringConvertible {
+    let uuid: UUID
+    init?(argument: String) {
+        guard let uuid = UUID(uuidString: argument) else { return nil }
+        self.uuid = uuid
+    }
+    var description: String { uuid.uuidString.lowercased() }
+    static var defaultCompletionKind: CompletionKind { .default }
 }
