@@ -84,4 +84,31 @@ import Testing
             #expect(try row.decode(1, as: Int.self) == 0)
         }
     }
+
+    @Test func twoWorkersOfOneClientAreTwoRowsEachWithItsOwnLeases() async throws {
+        try await QueueFixture.with { fixture in
+            try await fixture.client.createQueue("other")
+            let release = Locked(false)
+            func worker(_ queue: QueueName) -> Worker {
+                var worker = Worker(client: fixture.client, queue: queue, options: WorkerOptions(pollInterval: .milliseconds(50)))
+                worker.register(task: "hold", as: JSONPayload.Ignored.self) { _, _ in
+                    while !release.value { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                return worker
+            }
+            let (jobs, other) = (worker(fixture.queue.name), worker("other"))
+            try await fixture.queue.send(OutgoingMessage(payload: .emptyObject, task: "hold"))
+            try await fixture.client.queue("other").send(OutgoingMessage(payload: .emptyObject, task: "hold"))
+            let running = [Task { try await jobs.run() }, Task { try await other.run() }]
+            defer { running.forEach { $0.cancel() } }
+            try await waitUntil { try await fixture.count("in_flight") == 2 }
+            try await waitUntil { try await fixture.count("workers") == 2 }
+            let workers = try await fixture.client.workers()
+            #expect(Set(workers.map(\.id)) == [jobs.id, other.id])
+            #expect(workers.allSatisfy { $0.alive && $0.leasesHeld == 1 && $0.queues.count == 1 })
+            #expect(Set(workers.flatMap(\.queues)) == ["jobs", "other"])
+            release.withLock { $0 = true }
+            try await waitUntil { try await fixture.count("messages") == 0 }
+        }
+    }
 }

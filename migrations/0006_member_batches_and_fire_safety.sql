@@ -211,3 +211,6 @@ END
 $$;
 
 COMMENT ON FUNCTION sweep_executions(text, bigint, interval, integer) IS 'Leader-only: deletes terminal executions past retention (with their barriers and members) that no message or dead letter points at; returns how many, NULL when the caller does not lead.';
+
+COMMENT ON TABLE workers IS 'One row per running Worker (a process runs one per queue it consumes; id = <process worker id>/<queue>), refreshed by its heartbeat. A row whose heartbeat is old belongs to a dead process; its leases expire on their own.';
+COMMENT ON COLUMN workers.id IS 'The worker id, as written to messages.leased_by (host:pid:random/queue).';

@@ -14,10 +14,14 @@ extension Queue {
     /// Throws `unknownQueue` or `invalidArgument`. Not retried after a connection loss (a
     /// repeat would lease more); leases issued by a lost read simply expire.
     public func read(limit: Int = 1, visibilityTimeout: Duration? = nil) async throws -> [ReceivedMessage] {
+        try await read(limit: limit, visibilityTimeout: visibilityTimeout, reader: client.options.workerID)
+    }
+
+    /// `read`, recording `reader` as the leases' holder (`messages.leased_by`): a worker
+    /// passes its own id, so each worker of a process shows its own leases.
+    func read(limit: Int, visibilityTimeout: Duration?, reader: String) async throws -> [ReceivedMessage] {
         try Self.validate(limit: limit, visibilityTimeout: visibilityTimeout)
-        let rows = try await client.run(
-            sql.read, [name.rawValue, limit, visibilityTimeout, client.options.workerID], retry: .once
-        )
+        let rows = try await client.run(sql.read, [name.rawValue, limit, visibilityTimeout, reader], retry: .once)
         return try rows.rows.map(Self.message(from:))
     }
 

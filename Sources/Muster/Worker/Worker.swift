@@ -24,6 +24,10 @@ public struct Worker: Service {
 
     public let queue: QueueName
     public let options: WorkerOptions
+    /// This worker's id: `<client worker id>/<queue>`, its row in `workers` and the holder
+    /// (`leased_by`) of the messages it leases, so that each worker of a process is shown on
+    /// its own.
+    public var id: String { "\(client.options.workerID)/\(queue)" }
     let client: MusterClient
     let logger: Logger
     var handlers: [String: Handler] = [:]

@@ -59,7 +59,7 @@ final class WorkerRuntime: Sendable {
             _ = self.inFlight.cancelAll()
         }
         heartbeat.cancel()
-        _ = await Task { try? await worker.client.run(WorkerSQL.shared(for: worker.client).stopped, [worker.client.options.workerID], retry: .idempotent) }.value
+        _ = await Task { try? await worker.client.run(WorkerSQL.shared(for: worker.client).stopped, [worker.id], retry: .idempotent) }.value
         logger.info("worker stopped")
     }
 
@@ -90,7 +90,7 @@ final class WorkerRuntime: Sendable {
             }
             let token = hub.token(for: channel.name)
             do {
-                let messages = try await queue.read(limit: min(worker.options.batchSize, capacity), visibilityTimeout: visibilityTimeout)
+                let messages = try await queue.read(limit: min(worker.options.batchSize, capacity), visibilityTimeout: visibilityTimeout, reader: worker.id)
                 failures = 0
                 metrics.read.increment(by: messages.count)
                 for message in messages { start(message) }
@@ -286,7 +286,7 @@ final class WorkerRuntime: Sendable {
         let client = worker.client
         _ = try await client.run(
             WorkerSQL.shared(for: client).heartbeat,
-            [client.options.workerID, ProcessInfo.processInfo.hostName, Int(ProcessInfo.processInfo.processIdentifier),
+            [worker.id, ProcessInfo.processInfo.hostName, Int(ProcessInfo.processInfo.processIdentifier),
              [worker.queue.rawValue], worker.options.concurrency, inFlight.count],
             retry: .idempotent
         )
