@@ -68,4 +68,46 @@ import Testing
             #expect(try await fixture.callbackMessages() == 1)
         }
     }
+
+    @Test func batchedCompletionsRacingBatchedDeadLettersCountEverythingOnceWithoutFailingExecutions() async throws {
+        try await OrchestrationFixture.with(options: .init(maxConnections: 8)) { fixture in
+            var executions: [UUID] = []
+            for _ in 0..<5 { executions.append(try await fixture.fanOut(200).execution) }
+            var messages: [ReceivedMessage] = []
+            while messages.count < 1000 { messages += try await fixture.members.read(limit: 500) }
+            let (completed, dead) = (Array(messages.shuffled().prefix(600)), Array(messages.shuffled().suffix(400)))
+            let byID = Set(completed.map(\.id))
+            let doomed = dead.filter { !byID.contains($0.id) }
+            let members = try completed.map { message in
+                Barriers.SucceededMember(
+                    lease: message.lease, barrierID: try #require(Int64(message.headers["muster-barrier"] ?? "")),
+                    key: try #require(message.headers["muster-member"]), result: .emptyObject
+                )
+            }
+            let (barriers, queue) = (fixture.client.barriers, fixture.members)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for start in stride(from: 0, to: members.count, by: 20) {
+                    let batch = Array(members[start..<min(start + 20, members.count)])
+                    group.addTask { try await barriers.completeSucceeded(queue: queue.name, batch) }
+                }
+                for start in stride(from: 0, to: doomed.count, by: 10) {
+                    let leases = doomed[start..<min(start + 10, doomed.count)].map(\.lease)
+                    group.addTask { try await queue.deadLetter(Array(leases), reason: "explicit", error: "gave up") }
+                }
+                try await group.waitForAll()
+            }
+            let rest = messages.filter { message in !byID.contains(message.id) && !doomed.contains { $0.id == message.id } }
+            try await barriers.completeSucceeded(queue: queue.name, try rest.map { message in
+                Barriers.SucceededMember(lease: message.lease, barrierID: try #require(Int64(message.headers["muster-barrier"] ?? "")),
+                                         key: try #require(message.headers["muster-member"]), result: .emptyObject)
+            })
+            // wait_for_all: failures are counted, nothing fails an execution, every barrier fires once.
+            #expect(try await fixture.count("barriers", where: "status = 'fired' AND remaining = 0") == 5)
+            #expect(try await fixture.count("barrier_members", where: "status = 'failed'") == doomed.count)
+            #expect(try await fixture.count("barrier_members", where: "status = 'succeeded'") == 1000 - doomed.count)
+            #expect(try await fixture.count("barriers", where: "failed > 0") == Set(doomed.compactMap { $0.headers["muster-barrier"] }).count)
+            #expect(try await fixture.count("executions", where: "status = 'failed'") == 0)
+            #expect(try await fixture.callbackMessages() == 5)
+        }
+    }
 }

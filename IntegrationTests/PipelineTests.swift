@@ -138,6 +138,7 @@ import Testing
             let status = try await execution.status()
             #expect(status.status == .canceled && status.error == "not needed any more")
             #expect(try await fixture.count("barriers", where: "name = 'after'") == 0)
+            #expect(try await fixture.count("barriers", where: "name = 'wait' AND status = 'canceled'") == 1)
             let error = await #expect(throws: MusterError.self) { try await execution.result(timeout: .seconds(1)) }
             #expect(error?.code == .executionFailed)
 

@@ -131,6 +131,22 @@ import Testing
         }
     }
 
+    @Test func ackSurvivesTerminationOfEveryPooledConnection() async throws {
+        // Like a server restart: every idle connection of the pool is dead, not just one.
+        try await QueueFixture.with(options: .init(maxConnections: 4)) { fixture in
+            try await fixture.queue.send(QueueFixture.payload(1))
+            let message = try #require(try await fixture.queue.read().first)
+            let queue = fixture.queue
+            try await withThrowingTaskGroup(of: Void.self) { group in       // open all four
+                for _ in 0..<4 { group.addTask { _ = try await queue.metrics() } }
+                try await group.waitForAll()
+            }
+            #expect(try await fixture.terminateClientConnections() >= 2)
+            let outcome = try await fixture.queue.ack([message.lease])
+            #expect(outcome.applied == [message.lease])
+        }
+    }
+
     @Test func metricsCountEachState() async throws {
         try await QueueFixture.with { fixture in
             var delayed = QueueFixture.payload(0)

@@ -108,42 +108,79 @@ CREATE TRIGGER barriers_check_callback_payload
 BEFORE INSERT ON barriers
 FOR EACH ROW EXECUTE FUNCTION check_callback_payload();
 
--- 0004's version, plus a last resort: when counting a dead-lettered member fails (whatever
--- the reason), its execution is failed instead, so a dead letter never leaves an execution
--- running with nothing left to move it.
-CREATE OR REPLACE FUNCTION dead_letter_settles_execution() RETURNS trigger
+-- Dead letters settle their executions once per statement, not per row. 0004's row trigger
+-- counted a statement's dead-lettered members in row order, locking their barriers in any
+-- order; complete_members() locks barriers in id order, so the two could deadlock. This one
+-- visits members in barrier id order (then the other messages), the order every batch uses.
+-- Each row is still confined to its own subtransaction: a failure never undoes the
+-- dead-letter move. A member that cannot be counted fails its execution instead, so a dead
+-- letter never leaves an execution running with nothing left to move it; but a deadlock or
+-- serialization failure is re-raised, so the statement is retried rather than an execution
+-- failed for contention.
+DROP TRIGGER dead_letters_settle_execution ON dead_letters;
+DROP FUNCTION dead_letter_settles_execution();
+
+CREATE FUNCTION dead_letters_settle_executions() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    why text := format('message %s (%s) dead-lettered: %s: %s', NEW.id, coalesce(NEW.task, 'no task'), NEW.reason,
-                       coalesce(NEW.last_error, 'no error recorded'));
+    d   record;
+    why text;
 BEGIN
-    -- A failure here must never undo the dead-letter move (a read that poisons a message
-    -- would fail again on every retry and stall its queue): the subtransactions confine it.
-    BEGIN
-        IF NEW.headers ? 'muster-member' AND NEW.headers ->> 'muster-barrier' ~ '^[0-9]{1,18}$' THEN
-            PERFORM record_member((NEW.headers ->> 'muster-barrier')::bigint, NEW.headers ->> 'muster-member', NEW.id,
-                                  false, NULL, why);
-        ELSE
-            PERFORM fail_execution(NEW.execution_id, why);
-        END IF;
-    EXCEPTION WHEN OTHERS THEN
+    FOR d IN
+        SELECT n.*,
+               CASE WHEN n.headers ? 'muster-member' AND n.headers ->> 'muster-barrier' ~ '^[0-9]{1,18}$'
+                    THEN (n.headers ->> 'muster-barrier')::bigint END AS barrier
+        FROM inserted AS n
+        WHERE n.execution_id IS NOT NULL
+        ORDER BY barrier NULLS LAST, n.id
+    LOOP
+        why := format('message %s (%s) dead-lettered: %s: %s', d.id, coalesce(d.task, 'no task'), d.reason,
+                      coalesce(d.last_error, 'no error recorded'));
         BEGIN
-            PERFORM fail_execution(NEW.execution_id, why || format(' (and counting it failed: %s)', SQLERRM));
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'muster: could not settle execution % for dead letter %: %', NEW.execution_id, NEW.id, SQLERRM;
+            IF d.barrier IS NOT NULL THEN
+                PERFORM record_member(d.barrier, d.headers ->> 'muster-member', d.id, false, NULL, why);
+            ELSE
+                PERFORM fail_execution(d.execution_id, why);
+            END IF;
+        EXCEPTION
+            WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+                RAISE;
+            WHEN OTHERS THEN
+                BEGIN
+                    PERFORM fail_execution(d.execution_id, why || format(' (and counting it failed: %s)', SQLERRM));
+                EXCEPTION
+                    WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+                        RAISE;
+                    WHEN OTHERS THEN
+                        RAISE WARNING 'muster: could not settle execution % for dead letter %: %', d.execution_id, d.id, SQLERRM;
+                END;
         END;
-    END;
+    END LOOP;
     RETURN NULL;
 END
 $$;
 
--- Cancels an open execution: its status becomes canceled (with the reason as its error) and
--- its messages that are waiting (ready or in backoff) are deleted, so no worker starts more of
--- its work. Messages being handled now finish; their results are recorded but lead nowhere,
--- since nothing fans out or completes a terminal execution. Its barriers stay as they are
--- (armed ones keep their pending members, whose messages are gone), for the record.
--- Returns canceled = false, and changes nothing, when the execution was already terminal;
--- raises MU005 for an unknown id.
+COMMENT ON FUNCTION dead_letters_settle_executions() IS 'Statement trigger: dead-lettered members count as failed (visited in barrier id order); any other dead-lettered message of an execution fails it.';
+
+CREATE TRIGGER dead_letters_settle_executions
+AFTER INSERT ON dead_letters
+REFERENCING NEW TABLE AS inserted
+FOR EACH STATEMENT
+EXECUTE FUNCTION dead_letters_settle_executions();
+
+-- Barriers of a canceled execution are canceled with it: a canceled barrier never fires, so
+-- no callback runs for an execution that was stopped.
+ALTER TABLE barriers DROP CONSTRAINT barriers_status_check;
+ALTER TABLE barriers ADD CONSTRAINT barriers_status_check CHECK (status IN ('armed', 'fired', 'failed', 'expired', 'canceled'));
+COMMENT ON COLUMN barriers.status IS 'armed: counting; fired: all members done, callback enqueued; failed: fail_fast tripped, callback enqueued; expired: the reaper gave up at the deadline; canceled: its execution was canceled, it never fires.';
+
+-- Cancels an open execution: its status becomes canceled (with the reason as its error), its
+-- armed barriers are canceled (they never fire), and its messages are deleted, also those a
+-- worker is running: that worker's next heartbeat finds the lease gone and cancels the
+-- handler, and its result is not acked or counted. A message locked at this instant by a
+-- concurrent statement is skipped (waiting for it could deadlock with a read that dead-letters
+-- it); it may still run once, and leads nowhere. Returns canceled = false, and changes
+-- nothing, when the execution was already terminal; raises MU005 for an unknown id.
 CREATE FUNCTION cancel_execution(id uuid, reason text DEFAULT NULL)
 RETURNS TABLE (canceled boolean, messages_removed bigint)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -152,6 +189,9 @@ DECLARE
     current text;
     removed bigint;
 BEGIN
+    -- Barriers before the execution, in id order: the lock order of every other path
+    -- (member completions, finalize + continuation, fail-fast, the reaper).
+    PERFORM 1 FROM barriers AS b WHERE b.execution_id = cancel_execution.id AND b.status = 'armed' ORDER BY b.id FOR UPDATE;
     SELECT e.status INTO current FROM executions AS e WHERE e.id = cancel_execution.id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'execution % does not exist', id USING ERRCODE = 'MU005';
@@ -162,13 +202,15 @@ BEGIN
     END IF;
     UPDATE executions AS e SET status = 'canceled', error = coalesce(reason, 'canceled'), updated_at = now()
     WHERE e.id = cancel_execution.id;
-    DELETE FROM messages AS m WHERE m.execution_id = cancel_execution.id AND m.state <> 'leased';
+    UPDATE barriers AS b SET status = 'canceled' WHERE b.execution_id = cancel_execution.id AND b.status = 'armed';
+    DELETE FROM messages AS m WHERE m.id IN (
+        SELECT x.id FROM messages AS x WHERE x.execution_id = cancel_execution.id FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS removed = ROW_COUNT;
     RETURN QUERY SELECT true, removed;
 END
 $$;
 
-COMMENT ON FUNCTION cancel_execution(uuid, text) IS 'Cancels an open execution and deletes its waiting messages; (false, 0) when it was already terminal; MU005 when unknown.';
+COMMENT ON FUNCTION cancel_execution(uuid, text) IS 'Cancels an open execution, its armed barriers and its messages (running ones too); (false, 0) when it was already terminal; MU005 when unknown.';
 
 -- Retention for executions: terminal executions finished more than `retention` ago, with
 -- their barriers and members, at most batch_size per call. Run by the reaper's leader, fenced

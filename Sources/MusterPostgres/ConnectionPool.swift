@@ -87,13 +87,21 @@ package final class ConnectionPool: Sendable {
         }
     }
 
-    /// Returns a connection. A broken one is closed and its slot reused.
+    /// Returns a connection. A broken one is closed and its slot reused; so are the idle
+    /// ones, since a lost connection usually means a server restart, failover or terminated
+    /// backends, which leave the idle ones dead too: the retry that follows a lost connection
+    /// then gets a fresh connection, not another dead one.
     package func release(_ connection: PostgresConnection) {
-        let action = state.withLock { state in
-            state.pool.release(connection, healthy: !connection.isBroken && !state.closed)
+        let broken = connection.isBroken
+        let (action, idle) = state.withLock { state in
+            (state.pool.release(connection, healthy: !broken && !state.closed), broken ? state.pool.drainIdle() : [])
         }
-        if connection.isBroken || state.withLock({ $0.closed }) {
+        if broken || state.withLock({ $0.closed }) {
             Task { await connection.close() }
+        }
+        if !idle.isEmpty {
+            logger.info("a connection was lost; closing the idle ones too", metadata: ["idle": "\(idle.count)"])
+            Task { for connection in idle { await connection.close() } }
         }
         perform(action)
     }

@@ -12,6 +12,8 @@ public struct BarrierStatus: Hashable, Sendable, Codable, CustomStringConvertibl
     public static let failed = BarrierStatus("failed")
     /// The reaper gave up at the deadline and failed the execution; no callback.
     public static let expired = BarrierStatus("expired")
+    /// Its execution was canceled; it never fires.
+    public static let canceled = BarrierStatus("canceled")
 
     init(text: String) { self.rawValue = text }
     public var description: String { rawValue }

@@ -60,9 +60,14 @@ extension MusterClient {
     }
 
     /// The one retry helper: runs `operation`, and once more when it failed because its
-    /// connection was lost and the policy allows a repeat.
+    /// connection was lost and the policy allows a repeat, or because the server rolled it
+    /// back for a deadlock or a serialization failure (then nothing happened, so any
+    /// operation, even a read, may run again).
     func withRetry<T>(_ policy: RetryPolicy, _ operation: () async throws -> T) async throws -> T {
         do {
+            return try await translatingErrors(operation)
+        } catch let error as MusterError where error.isRolledBackConflict {
+            logger.info("deadlock or serialization failure; running the statement once more", metadata: ["error": "\(error)"])
             return try await translatingErrors(operation)
         } catch let error as MusterError where error.code == .connectionLost && policy.retriesOnConnectionLoss {
             logger.info("connection lost; retrying an idempotent statement once", metadata: ["error": "\(error)"])
@@ -79,4 +84,10 @@ extension MusterClient {
             throw MusterError(error, schema: schema)
         }
     }
+}
+
+extension MusterError {
+    /// A deadlock (40P01) or serialization failure (40001): the server rolled the whole
+    /// transaction back, so it had no effect.
+    var isRolledBackConflict: Bool { sqlState == "40P01" || sqlState == "40001" }
 }

@@ -73,10 +73,11 @@ public struct Executions: Sendable {
         return try Self.execution(from: try rows.single())
     }
 
-    /// Cancels an open execution: it becomes `canceled` (with `reason` as its error) and its
-    /// waiting messages are deleted in the same transaction, so no worker starts more of its
-    /// work; messages being handled now finish, but nothing fans out or completes a terminal
-    /// execution. Returns false (and changes nothing) when it was already terminal, with the
+    /// Cancels an open execution: it becomes `canceled` (with `reason` as its error), its armed
+    /// barriers are canceled (they never fire, so no callback runs), and its messages are
+    /// deleted in the same transaction, also those being handled: their workers' next
+    /// heartbeat finds the lease gone and cancels the handlers, whose results are not
+    /// counted. Returns false (and changes nothing) when it was already terminal, with the
     /// number of messages removed. Throws `unknownExecution`.
     @discardableResult
     public func cancel(_ id: UUID, reason: String? = nil) async throws -> (canceled: Bool, messagesRemoved: Int) {

@@ -45,9 +45,10 @@ public struct Reaper: Service {
                 if let token, lastSweep.map({ ContinuousClock.now - $0 >= options.sweepInterval }) ?? true {
                     let counts = try await sweep(token: token)
                     lastSweep = .now
-                    // A full batch means more is waiting: sweep again without sleeping.
+                    // A full batch means more is waiting: sweep again after a breath, not an interval.
                     if counts.values.contains(where: { $0 >= options.batchSize }) {
                         lastSweep = nil
+                        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(50)) }
                         continue
                     }
                 }

@@ -5,9 +5,8 @@ import Synchronization
 ///
 /// Nothing waits on a timer: the first item after an idle moment goes out at once, so an
 /// idle worker pays no extra latency, and a busy one pays one commit per batch instead of one
-/// per item. Each caller gets its own item's outcome; when the statement fails for a reason
-/// other than a lost connection, each item is sent again alone, so one bad item fails only
-/// its own caller. A crash before a
+/// per item. Each caller gets its own item's outcome; when the statement is refused for its
+/// data, the batch is bisected, so one bad item fails only its own caller. A crash before a
 /// batch commits loses nothing the caller has not been told about: its leases expire and the
 /// messages are delivered again (at-least-once).
 final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
@@ -58,23 +57,31 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
-            do {
-                for (waiting, outcome) in zip(batch, try await sendChecked(batch.map(\.item))) {
-                    waiting.continuation.resume(returning: .success(outcome))
-                }
-            } catch let error where batch.count > 1 && (error as? MusterError)?.code != .connectionLost {
-                // One item the statement refuses must not fail the others with it: send each alone.
-                for waiting in batch {
-                    do {
-                        waiting.continuation.resume(returning: .success(try await sendChecked([waiting.item])[0]))
-                    } catch {
-                        waiting.continuation.resume(returning: .failure(error))
-                    }
-                }
-            } catch {
-                for waiting in batch { waiting.continuation.resume(returning: .failure(error)) }
-            }
+            await send(batch[...])
         }
+    }
+
+    /// Sends `batch` and resumes its callers. When the statement is refused for its data (not
+    /// for a lost connection or a timeout), each half is sent on its own, down to single
+    /// items, so one bad item fails only its own caller.
+    private func send(_ batch: ArraySlice<Waiting>) async {
+        do {
+            for (waiting, outcome) in zip(batch, try await sendChecked(batch.map(\.item))) {
+                waiting.continuation.resume(returning: .success(outcome))
+            }
+        } catch let error where batch.count > 1 && Self.isAboutTheData(error) {
+            let middle = batch.startIndex + batch.count / 2
+            await send(batch[..<middle])
+            await send(batch[middle...])
+        } catch {
+            for waiting in batch { waiting.continuation.resume(returning: .failure(error)) }
+        }
+    }
+
+    /// Errors a smaller batch could avoid: not a lost or refused connection, not a timeout.
+    private static func isAboutTheData(_ error: any Error) -> Bool {
+        guard let error = error as? MusterError else { return false }
+        return ![.connectionLost, .connectFailed, .timeout].contains(error.code)
     }
 
     private func sendChecked(_ items: [Item]) async throws -> [Outcome] {
