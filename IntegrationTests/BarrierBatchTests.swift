@@ -7,18 +7,21 @@ import Testing
 /// use): batches that mix barriers, duplicates and lost leases, racing each other, still count
 /// each member once and fire each barrier once, without deadlocks.
 @Suite struct BarrierBatchTests {
+    /// A leased member message, completed as succeeded (barrier and key from its headers).
+    static func succeeded(_ message: ReceivedMessage, result: JSONPayload = .emptyObject) throws -> Barriers.SucceededMember {
+        Barriers.SucceededMember(
+            lease: message.lease, barrierID: try #require(Int64(message.headers["muster-barrier"] ?? "")),
+            key: try #require(message.headers["muster-member"]), result: result
+        )
+    }
+
     @Test func racingBatchesAcrossBarriersCountEachMemberOnceAndFireEachBarrierOnce() async throws {
         try await OrchestrationFixture.with(options: .init(maxConnections: 8)) { fixture in
             var barrierIDs: [Int64] = []
             for _ in 0..<3 { barrierIDs.append(try await fixture.fanOut(50).barrier) }
             var messages: [ReceivedMessage] = []
             while messages.count < 150 { messages += try await fixture.members.read(limit: 100) }
-            let members = try messages.map { message in
-                Barriers.SucceededMember(
-                    lease: message.lease, barrierID: try #require(Int64(message.headers["muster-barrier"] ?? "")),
-                    key: try #require(message.headers["muster-member"]), result: try JSONPayload(json: "\(message.id)")
-                )
-            }
+            let members = try messages.map { try Self.succeeded($0, result: try JSONPayload(json: "\($0.id)")) }
             // Every member twice, shuffled into 15 batches of 20 that run at once.
             let shuffled = (members + members).shuffled()
             let batches = stride(from: 0, to: 300, by: 20).map { Array(shuffled[$0..<$0 + 20]) }
@@ -78,12 +81,7 @@ import Testing
             let (completed, dead) = (Array(messages.shuffled().prefix(600)), Array(messages.shuffled().suffix(400)))
             let byID = Set(completed.map(\.id))
             let doomed = dead.filter { !byID.contains($0.id) }
-            let members = try completed.map { message in
-                Barriers.SucceededMember(
-                    lease: message.lease, barrierID: try #require(Int64(message.headers["muster-barrier"] ?? "")),
-                    key: try #require(message.headers["muster-member"]), result: .emptyObject
-                )
-            }
+            let members = try completed.map { try Self.succeeded($0) }
             let (barriers, queue) = (fixture.client.barriers, fixture.members)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for start in stride(from: 0, to: members.count, by: 20) {
@@ -97,10 +95,7 @@ import Testing
                 try await group.waitForAll()
             }
             let rest = messages.filter { message in !byID.contains(message.id) && !doomed.contains { $0.id == message.id } }
-            try await barriers.completeSucceeded(queue: queue.name, try rest.map { message in
-                Barriers.SucceededMember(lease: message.lease, barrierID: try #require(Int64(message.headers["muster-barrier"] ?? "")),
-                                         key: try #require(message.headers["muster-member"]), result: .emptyObject)
-            })
+            try await barriers.completeSucceeded(queue: queue.name, try rest.map { try Self.succeeded($0) })
             // wait_for_all: failures are counted, nothing fails an execution, every barrier fires once.
             #expect(try await fixture.count("barriers", where: "status = 'fired' AND remaining = 0") == 5)
             #expect(try await fixture.count("barrier_members", where: "status = 'failed'") == doomed.count)
