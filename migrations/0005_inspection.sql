@@ -432,6 +432,16 @@ FROM (
          WHERE k.created_at < now() - q.dedup_window) AS keys
 ) AS r
 UNION ALL
+SELECT 'executions',
+       count(*),
+       'finished executions past the default 30-day retention that no message or dead letter points at: deleted with '
+       'their barriers and members (sweep_executions, 0006; the leader''s ReaperOptions.executionRetention decides)'
+FROM executions AS e
+WHERE e.status IN ('completed', 'failed', 'canceled')
+  AND e.created_at < now() - interval '30 days' AND e.finished_at < now() - interval '30 days'
+  AND NOT EXISTS (SELECT FROM messages AS m WHERE m.execution_id = e.id)
+  AND NOT EXISTS (SELECT FROM dead_letters AS d WHERE d.execution_id = e.id)
+UNION ALL
 SELECT 'stale_workers',
        count(*),
        'worker rows without a heartbeat for a day: deleted'
@@ -462,6 +472,6 @@ FROM (VALUES ('reaper')) AS v (name)
 LEFT JOIN leader_leases AS l ON l.name = v.name;
 
 COMMENT ON VIEW reaper_outlook IS 'What the next reaper pass would act on now, one row per kind (at most batch_size of each per pass), plus expired leases (taken back by reads, not the reaper) and the current reaper leader.';
-COMMENT ON COLUMN reaper_outlook.action IS 'expired_barriers, expired_executions, expired_claims, tombstones, retention, stale_workers, expired_leases or leader.';
+COMMENT ON COLUMN reaper_outlook.action IS 'expired_barriers, expired_executions, expired_claims, tombstones, retention, executions, stale_workers, expired_leases or leader.';
 COMMENT ON COLUMN reaper_outlook.due IS 'Rows the next pass would act on (for leader: 1 when a reaper holds an unexpired lease, else 0).';
 COMMENT ON COLUMN reaper_outlook.detail IS 'What the action does, with spared rows, samples, or the leader''s name and lease expiry.';
