@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Suites that saturate the machine (a regex for --skip/--filter); run after the rest.
-load_suites="BarrierLoadTests|DemoTests"
+load_suites="BarrierLoadTests|DemoTests|ServerRestartTests"
 
 scripts/ensure-postgres.sh
 swift build --build-tests

@@ -39,20 +39,27 @@ public struct PipelineExecution<Output: Decodable & Sendable>: Sendable {
 extension Executions {
     /// Waits until the execution is terminal (completed, failed or canceled) and returns it,
     /// polling its row: first every few milliseconds, backing off to every 250 ms. Works from
-    /// any process. Throws `timeout` when it is still open after `timeout`, or
-    /// `unknownExecution`.
+    /// any process, and keeps waiting through a lost or refused connection (a failover, a
+    /// restarting server) until `timeout`. Throws `timeout` when it is still open after
+    /// `timeout` (naming the last connection error, if any), or `unknownExecution`.
     public func wait(for id: UUID, timeout: Duration) async throws -> Execution {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var interval = Duration.milliseconds(5)
+        var last = "pending"
         while true {
-            guard let execution = try await get(id) else {
-                throw MusterError(.unknownExecution, "execution \(id.uuidString.lowercased()) does not exist")
+            do {
+                guard let execution = try await get(id) else {
+                    throw MusterError(.unknownExecution, "execution \(id.uuidString.lowercased()) does not exist")
+                }
+                if execution.status.isTerminal { return execution }
+                last = "still \(execution.status)"
+            } catch let error as MusterError where [.connectionLost, .connectFailed, .timeout].contains(error.code) {
+                last = "unreachable: \(error)"
             }
-            if execution.status.isTerminal { return execution }
             let left = deadline - clock.now
             guard left > .zero else {
-                throw MusterError(.timeout, "execution \(id.uuidString.lowercased()) is still \(execution.status) after \(timeout)")
+                throw MusterError(.timeout, "execution \(id.uuidString.lowercased()) is \(last) after \(timeout)")
             }
             try await Task.sleep(for: min(interval, left))
             interval = min(interval * 2, .milliseconds(250))

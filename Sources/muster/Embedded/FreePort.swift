@@ -18,11 +18,15 @@ enum FreePort {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// True when nothing listens on `port` and it can be bound.
+    /// True when nothing listens on `port` and it can be bound. Binds with SO_REUSEADDR, as
+    /// PostgreSQL does: connections of a server just stopped linger in TIME_WAIT, and without
+    /// it the port would look taken and a restart would move to another one.
     static func isFree(_ port: Int) -> Bool {
         let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socketFD >= 0 else { return false }
         defer { close(socketFD) }
+        var reuse: Int32 = 1
+        setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = loopback(port: port)
         return withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
