@@ -21,6 +21,8 @@ final class WorkerRuntime: Sendable {
     private let members: GroupCommit<Barriers.SucceededMember, MemberCompletion>
     private let slots: RunSlots
     private let draining = Atomic<Bool>(false)
+    /// Messages whose handler returned and whose settle (ack, completion) is in flight.
+    private let settling = Atomic<Int>(0)
 
     init(worker: Worker) async throws {
         self.worker = worker
@@ -83,8 +85,11 @@ final class WorkerRuntime: Sendable {
         let room = worker.options.concurrency + worker.options.prefetch
         let worthReading = max(1, min(worker.options.batchSize, room) / 2)
         while !isDraining && !Task.isCancelled {
-            let capacity = room - inFlight.count
-            guard capacity >= worthReading || (capacity > 0 && inFlight.count == 0) else {
+            // Messages being settled need no handler slot: read the next batch while the last
+            // one's acks commit, keeping at most twice the room in flight (all heartbeated).
+            let held = inFlight.count
+            let capacity = min(room - (held - settling.load(ordering: .relaxed)), 2 * room - held)
+            guard capacity >= worthReading || (capacity > 0 && held == 0) else {
                 _ = await changes.next()
                 continue
             }
@@ -135,10 +140,13 @@ final class WorkerRuntime: Sendable {
         let outcome = await runHandler(message)
         // The handler's slot is free once it returns: settling is bookkeeping, and acks of
         // handlers that finish meanwhile are group-committed. The message stays in flight
-        // (heartbeated, counted against read capacity) until it is settled.
+        // (heartbeated) until it is settled, but the fetch loop may read in its place.
         slots.release()
+        settling.add(1, ordering: .relaxed)
+        inFlight.poke()
         // Settle outside this (possibly cancelled) task, so the write is not refused.
         await Task { await self.settle(message, outcome) }.value
+        settling.subtract(1, ordering: .relaxed)
     }
 
     private func runHandler(_ message: ReceivedMessage) async -> Outcome {
