@@ -80,7 +80,7 @@ out=$(mktemp)
   echo "|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Why the ratios sit below 0.8: pgbench runs as many independent read+ack streams as there are clients, while one worker process has one fetch loop and one group-committed ack stream, so at most two of its statements are in flight whatever its concurrency; the Swift process also shares the 2 vCPUs with the server. Group-committed acks and half-batch reads lifted the drain from 1,100-3,400 jobs/s (one ack statement per message) to the figures above. More fetch/ack streams per process are the next lever (noted in the issue)."
+  echo "Why the ratios sit below 0.8: pgbench runs as many independent read+ack streams as there are clients, while one worker process has one fetch loop and one group-committed ack stream, so at most two of its statements (each a commit: a read leases, so it writes) are in flight whatever its concurrency; the Swift process also shares the 2 vCPUs with the server. A profile of the 1 × 4 drain shows the machine a quarter idle, PostgreSQL at half and the worker at a fifth: the worker waits on commits, it is not CPU-bound. Group-committed acks and half-batch reads lifted the drain from 1,100-3,400 jobs/s (one ack statement per message) to the figures above; reading the next batch while the last one's acks commit added little (8.1k to 8.6-9.2k at 1 × 16, none at 1 × 4), and a second ack stream none. Several fetch loops per worker (several reads in flight) are the next lever."
   echo
   echo "Latency, in ms. The limit column is pgbench's average latency of one single-message send on the same idle server (the commit a send costs); ratio = limit / p50."
   echo
