@@ -74,65 +74,45 @@ final class WorkerRuntime: Sendable {
 
     // MARK: - Reading
 
-    /// Most reads one worker has in flight: a read is a commit (it leases), so a second one
-    /// overlaps the first's commit wait instead of queueing behind it.
-    private static let readStreams = 2
-
     private func fetchLoop() async {
         let hub = worker.client.notifications
         let channel = queue.notificationChannel
         let listening = (try? await hub.listen(channel)) ?? false
         var changes = inFlight.changed.makeAsyncIterator()
+        var failures = 0
         // Read in batches: with something still in flight, wait until half a batch is free
         // rather than leasing one message per freed slot (one statement per message).
         let room = worker.options.concurrency + worker.options.prefetch
         let worthReading = max(1, min(worker.options.batchSize, room) / 2)
-        let reads = ReadStreams()
         while !isDraining && !Task.isCancelled {
             // Messages being settled need no handler slot: read the next batch while the last
             // one's acks commit, keeping at most twice the room in flight (all heartbeated).
-            // Capacity promised to reads still in flight is not offered twice.
             let held = inFlight.count
-            let snapshot = reads.snapshot
-            let capacity = min(room - (held - settling.load(ordering: .relaxed)), 2 * room - held) - snapshot.reserved
-            if let pause = snapshot.pausedUntil, pause > .now {
-                try? await Task.sleep(until: pause)
-                continue
-            }
-            if snapshot.emptyToken != nil && snapshot.running == 0 {
-                // The last read found nothing: wait for a send (or the poll interval).
-                if listening, let token = snapshot.emptyToken {
-                    _ = await hub.wait(for: channel.name, since: token, timeout: worker.options.pollInterval)
-                } else {
-                    try? await Task.sleep(for: worker.options.pollInterval)
-                }
-                reads.clearEmpty()
-                continue
-            }
-            guard snapshot.emptyToken == nil, snapshot.running < (snapshot.probeAlone ? 1 : Self.readStreams),
-                  capacity >= worthReading || (capacity > 0 && held == 0 && snapshot.running == 0)
-            else {
+            let capacity = min(room - (held - settling.load(ordering: .relaxed)), 2 * room - held)
+            guard capacity >= worthReading || (capacity > 0 && held == 0) else {
                 _ = await changes.next()
                 continue
             }
-            let limit = min(worker.options.batchSize, capacity)
             let token = hub.token(for: channel.name)
-            let ticket = reads.begin(reserving: limit)
-            Task {
-                do {
-                    let messages = try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout, reader: worker.id)
-                    metrics.read.increment(by: messages.count)
-                    for message in messages { start(message) }
-                    reads.end(ticket, foundNothing: messages.isEmpty ? token : nil)
-                } catch {
-                    let pause = reads.failed(ticket)
-                    logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
-                }
-                inFlight.poke()
+            do {
+                let messages = try await queue.read(limit: min(worker.options.batchSize, capacity), visibilityTimeout: visibilityTimeout, reader: worker.id)
+                failures = 0
+                metrics.read.increment(by: messages.count)
+                for message in messages { start(message) }
+                if !messages.isEmpty { continue }
+            } catch {
+                failures += 1
+                let pause = RetryBackoff(base: .milliseconds(100), max: .seconds(5)).ceiling(afterAttempt: failures)
+                logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
+                try? await Task.sleep(for: pause)
+                continue
+            }
+            if listening {
+                _ = await hub.wait(for: channel.name, since: token, timeout: worker.options.pollInterval)
+            } else {
+                try? await Task.sleep(for: worker.options.pollInterval)
             }
         }
-        // Let reads still in flight hand their messages to the registry before draining.
-        while reads.snapshot.running > 0 { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
     private func start(_ message: ReceivedMessage) {
