@@ -29,7 +29,8 @@ phase_script=$logs/phases.sh
 {
   echo 'set +e; status=0; n=0'
   for args in "${phases[@]}"; do
-    echo "n=\$((n + 1)); swift test --skip-build $args 2>&1 | tee \"$logs/phase.\$n.log\"; [ \${PIPESTATUS[0]} -eq 0 ] || status=1"
+    # A hung test fails its phase after 20 minutes instead of holding CI to its limit.
+    echo "n=\$((n + 1)); timeout --kill-after=30 1200 swift test --skip-build $args 2>&1 | tee \"$logs/phase.\$n.log\"; rc=\${PIPESTATUS[0]}; [ \$rc -eq 0 ] || status=1; [ \$rc -ne 124 ] || echo 'test.sh: a test phase timed out after 20 minutes' >&2"
   done
   echo 'exit $status'
 } > "$phase_script"
