@@ -65,7 +65,7 @@ public struct DeadLetterEvent: Sendable {
     public var messageID: Int64
     public var task: String?
     public var executionID: UUID?
-    /// `max_attempts`, `non_retryable` or `unknown_task`.
+    /// `max_attempts` (also for a task with no handler) or `non_retryable`.
     public var reason: String
     public var error: String
     public var attempts: Int

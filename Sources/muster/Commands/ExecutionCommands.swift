@@ -64,10 +64,11 @@ struct ExecutionCommand: AsyncParsableCommand {
     /// `muster execution cancel ID`: stops an open execution.
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Cancel an open execution: mark it canceled and delete its waiting messages.",
+            abstract: "Cancel an open execution: mark it and its armed barriers canceled and delete its messages.",
             discussion: """
-                Messages being handled now finish; nothing more of the execution runs. Exit 1 when it \
-                was already finished.
+                Handlers running its messages are cancelled at their worker's next heartbeat and their \
+                results are not counted; nothing more of the execution runs. Exit 1 when it had already \
+                finished.
 
                 Example: muster execution cancel 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --reason "duplicate upload"
                 """

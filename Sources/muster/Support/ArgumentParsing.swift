@@ -10,6 +10,8 @@ struct DurationArgument: ExpressibleByArgument {
         self.duration = duration
     }
     static var defaultCompletionKind: CompletionKind { .default }
+    /// `10m`, not the struct, in `--help`.
+    var defaultValueDescription: String { DurationText.format(duration) }
 }
 
 extension QueueName: ExpressibleByArgument {
