@@ -9,15 +9,6 @@ import Testing
     struct Part: Codable, Sendable { var n: Int }
     struct Refused: Error, CustomStringConvertible { var n: Int; var description: String { "part \(n) refused" } }
 
-    /// Runs `workers` until `done` holds, then cancels them.
-    private func run(_ workers: [Worker], until done: () async throws -> Bool) async throws {
-        let running = workers.map { worker in Task { try await worker.run() } }
-        defer { running.forEach { $0.cancel() } }
-        try await waitUntil(timeout: .seconds(30), done)
-        running.forEach { $0.cancel() }
-        for task in running { _ = await task.result }
-    }
-
     @Test func failFastFailsTheExecutionAndFiresOnceWithTheFailure() async throws {
         try await OrchestrationFixture.with { fixture in
             let (execution, barrierID) = try await fixture.fanOut(3, onFailure: .failFast)
@@ -53,7 +44,7 @@ import Testing
             callbacks.registerCallback(task: "aggregate", as: JSONPayload.Ignored.self) { _, callback, _ in
                 seen.withLock { $0 = callback.failed.map(\.key) + ["sum=\(try! callback.results(as: Int.self).reduce(0, +))"] }
             }
-            try await run([members, callbacks]) { try await fixture.barrier(barrierID).isFinalized }
+            try await run(members, callbacks, until: "the barrier finalized") { try await fixture.barrier(barrierID).isFinalized }
             #expect(seen.value == ["m00002", "sum=4"])
             let barrier = try await fixture.barrier(barrierID)
             #expect(barrier.status == .fired && barrier.failed == 1)
@@ -72,7 +63,7 @@ import Testing
             callbacks.registerCallback(task: "aggregate", as: JSONPayload.Ignored.self) { _, _, _ in
                 sideEffects.withLock { $0 += 1 }
             }
-            try await run([callbacks]) {
+            try await run(callbacks, until: "the callback finalized and acked") {
                 let finalized = try await fixture.barrier(barrierID).isFinalized
                 let waiting = try await fixture.callbackMessages()
                 return finalized && waiting == 0
@@ -84,7 +75,7 @@ import Testing
                 SELECT \(fixture.schema.quoted).send('callbacks', '{}'::jsonb, 'redelivery', $1::jsonb, 'aggregate', $2::uuid)
                 """, [PostgresJSON(text: #"{"muster-barrier": "\#(barrierID)", "muster-callback": "stage1"}"#), execution])
             #expect(copy.rows.count == 1)
-            try await run([callbacks]) { try await fixture.callbackMessages() == 0 }
+            try await run(callbacks, until: "the redelivered callback acked") { try await fixture.callbackMessages() == 0 }
             #expect(sideEffects.value == 1)
         }
     }
@@ -111,7 +102,7 @@ import Testing
                 "--queue", "jobs", "--record-table", "events",
             ])
             defer { worker.kill(SIGKILL) }
-            try await waitUntil(timeout: .seconds(20)) { try await fixture.barrier(barrierID).status == .fired }
+            try await waitUntil("the barrier firing") { try await fixture.barrier(barrierID).status == .fired }
             let barrier = try await fixture.barrier(barrierID)
             #expect(barrier.remaining == 0)
             #expect(try await fixture.callbackMessages() == 1)
@@ -134,8 +125,8 @@ import Testing
             }
             // Both forged messages come first (priority -1); read them once, let the leases
             // lapse, and the next read dead-letters them (max attempts 1) without failing.
-            #expect(try await fixture.members.read(limit: 2, visibilityTimeout: .milliseconds(100)).count == 2)
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await fixture.members.read(limit: 2).count == 2)
+            try await fixture.time.expireLeases(on: fixture.members.name)
             let real = try await fixture.members.read(limit: 10)
             #expect(real.map { $0.headers["muster-member"] } == ["m00000"])
             #expect(try await fixture.count("dead_letters") == 2)

@@ -26,7 +26,7 @@ import Testing
             }
             let running = workers.map { worker in Task { try await worker.run() } }
             defer { running.forEach { $0.cancel() } }
-            try await waitUntil(timeout: .seconds(120)) { try await fixture.barrier(barrierID).status == .fired }
+            try await waitUntil("the barrier firing", timeout: .seconds(120)) { try await fixture.barrier(barrierID).status == .fired }
             running.forEach { $0.cancel() }
             for task in running { _ = await task.result }
 

@@ -30,8 +30,8 @@ import Testing
             // The execution completes; the reaper collects the tombstone past retention.
             try await fixture.client.executions.transition(execution, to: .running)
             try await fixture.client.executions.transition(execution, to: .completed)
-            try await Task.sleep(for: .milliseconds(50))
-            let reaper = Reaper(client: fixture.client, options: ReaperOptions(tombstoneRetention: .milliseconds(1)))
+            try await fixture.time.ageTombstones(by: .seconds(3601))
+            let reaper = Reaper(client: fixture.client, options: ReaperOptions(tombstoneRetention: .seconds(3600)))
             let swept = try #require(try await reaper.sweepOnce())
             #expect(swept["tombstones"] == 1)
             #expect(try await fixture.count("claims") == 0)
@@ -45,8 +45,8 @@ import Testing
             let claims = fixture.client.claims
             guard case .won(let claim) = try await claims.tryClaim(execution) else { Issue.record("no claim"); return }
             try await claims.finish(claim)
-            try await Task.sleep(for: .milliseconds(50))
-            let reaper = Reaper(client: fixture.client, options: ReaperOptions(tombstoneRetention: .milliseconds(1)))
+            try await fixture.time.ageTombstones(by: .seconds(3601))
+            let reaper = Reaper(client: fixture.client, options: ReaperOptions(tombstoneRetention: .seconds(3600)))
             #expect(try await reaper.sweepOnce()?["tombstones"] == 0)
             #expect(try await claims.tryClaim(execution) == .finished)
         }
@@ -56,9 +56,9 @@ import Testing
         try await OrchestrationFixture.with { fixture in
             let execution = try await fixture.newExecution()
             let claims = fixture.client.claims
-            guard case .won(let old) = try await claims.tryClaim(execution, ttl: .seconds(1)) else { Issue.record("no claim"); return }
+            guard case .won(let old) = try await claims.tryClaim(execution, ttl: .seconds(60)) else { Issue.record("no claim"); return }
             guard case .heldByOther = try await claims.tryClaim(execution) else { Issue.record("claim not held"); return }
-            try await Task.sleep(for: .milliseconds(1100))
+            try await fixture.time.expireClaims()
             guard case .won(let new) = try await claims.tryClaim(execution) else { Issue.record("no takeover"); return }
             #expect(new.token == old.token + 1)
             #expect(try await !claims.heartbeat(old))

@@ -122,7 +122,7 @@ import Testing
                     _ = try await tx.query("SELECT pg_sleep(30)")
                 }
             }
-            try await waitUntil { try await setup.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'").single().decode(0, as: Int.self) > 0 }
+            try await waitUntil("the server running pg_sleep(30)") { try await setup.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'").single().decode(0, as: Int.self) > 0 }
             task.cancel()
             await #expect(throws: CancellationError.self) { try await task.value }
             let count = try await setup.query("SELECT count(*) FROM \(schema.quoted).t").single().decode(0, as: Int.self)
@@ -138,7 +138,7 @@ import Testing
         let marker = "cancel-\(UUID().uuidString.prefix(8))"
         let task = Task { try await connection.query("SELECT pg_sleep(30), '\(marker)'") }
         // Cancel only once the server runs it (a fixed sleep raced the send on a loaded machine).
-        try await waitUntil {
+        try await waitUntil("the server running the query to cancel") {
             try await TestDatabase.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active'",
                                          ["SELECT pg_sleep(30), '\(marker)'%"]).single().decode(0, as: Int.self) > 0
         }
@@ -199,17 +199,5 @@ import Testing
         // After the reconnect the channel is LISTENed again.
         try await TestDatabase.query("SELECT pg_notify($1, 'again')", [channel.name])
         #expect(await events.next() == .notification(channel: channel.name, payload: "again"))
-    }
-}
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
-func waitUntil(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else {
-            struct Timeout: Error, CustomStringConvertible { var description: String { "condition not met in time" } }
-            throw Timeout()
-        }
-        try await Task.sleep(for: .milliseconds(20))
     }
 }

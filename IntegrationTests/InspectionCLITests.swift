@@ -31,12 +31,12 @@ import Testing
             let done = try await client.start(good, input: .init(id: 1, parts: 12))
             var worker = Worker(client: client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
             try worker.register(good)
-            try await run(worker) { try await done.status().status == .completed }
+            try await run(worker, until: "the execution completed") { try await done.status().status == .completed }
             // Failing parts, then an execution nobody works on (its start message waits).
             let failed = try await client.start(bad, input: .init(id: 2, parts: 3))
             var failing = Worker(client: client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
             try failing.register(bad)
-            try await run(failing) { try await failed.status().status == .failed }
+            try await run(failing, until: "the execution failed") { try await failed.status().status == .failed }
             let open = try await client.start(good, input: .init(id: 3, parts: 5))
 
             let status = try await muster(["status", "--json"], schema: schema)

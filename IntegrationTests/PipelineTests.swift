@@ -60,7 +60,7 @@ import Testing
             var started: [PipelineExecution<Total>] = []
             for job in jobs { started.append(try await fixture.client.start(pipeline, input: job)) }
             let workers = try workers(pipeline, fixture)
-            try await run(workers[0], workers[1], timeout: .seconds(60)) {
+            try await run(workers[0], workers[1], until: "all 5 executions terminal") {
                 try await fixture.count("executions", where: "status IN ('completed', 'failed')") == 5
             }
 
@@ -95,7 +95,7 @@ import Testing
             }
             let waiter = try wait(execution.id)     // waiting before any worker runs
             var worker = try workers(good, fixture, count: 1)[0]
-            try await run(worker) { try await execution.status().status == .completed }
+            try await run(worker, until: "the execution completed") { try await execution.status().status == .completed }
             #expect(await waiter.wait() == 0)
             let printed = try JSONDecoder().decode(Total.self, from: Data(waiter.output().utf8))
             #expect(printed == Self.expected(job))
@@ -103,7 +103,7 @@ import Testing
             let failing = try await fixture.client.start(bad, input: job)
             let failedWaiter = try wait(failing.id)
             worker = try workers(bad, fixture, count: 1)[0]
-            try await run(worker) { try await failing.status().status == .failed }
+            try await run(worker, until: "the failing execution failed") { try await failing.status().status == .failed }
             #expect(await failedWaiter.wait() == 1)
             #expect(failedWaiter.output().contains("failed"))
         }
@@ -127,12 +127,11 @@ import Testing
             try worker.register(pipeline)
             let running = Task { try await worker.run() }
             defer { running.cancel() }
-            try await waitUntil { try await fixture.count("barrier_members", where: "status = 'succeeded'") >= 2 }
+            try await waitUntil("two parts done") { try await fixture.count("barrier_members", where: "status = 'succeeded'") >= 2 }
 
             let outcome = try await fixture.client.executions.cancel(execution.id, reason: "not needed any more")
             #expect(outcome.canceled && outcome.messagesRemoved > 30)
-            try await waitUntil { try await fixture.count("messages") == 0 }    // the leased ones finish
-            try await Task.sleep(for: .milliseconds(300))
+            try await waitUntil("the leased parts finished") { try await fixture.count("messages") == 0 }
             running.cancel()
             _ = await running.result
             let status = try await execution.status()
@@ -170,7 +169,7 @@ import Testing
             #expect(try await fixture.count("messages") == 1)
 
             let workers = try workers(pipeline, fixture, count: 1)
-            try await run(workers[0]) { try await fixture.count("executions", where: "status = 'completed'") == 1 }
+            try await run(workers[0], until: "the execution completed") { try await fixture.count("executions", where: "status = 'completed'") == 1 }
             #expect(try await first.result(timeout: .seconds(5)) == Self.expected(Job(id: 7, parts: 3)))
         }
     }
@@ -182,7 +181,7 @@ import Testing
             let pipeline = Self.squaresThenSums(queue: fixture.queue.name, runs: runs, failIndex: 3)
             let execution = try await fixture.client.start(pipeline, input: Job(id: 1, parts: 10))
             let workers = try workers(pipeline, fixture, count: 1)
-            try await run(workers[0]) { try await fixture.count("messages") == 0 }
+            try await run(workers[0], until: "the queue empty") { try await fixture.count("messages") == 0 }
             let error = await #expect(throws: MusterError.self) { try await execution.result(timeout: .seconds(5)) }
             #expect(error?.code == .executionFailed)
             #expect(error?.message.contains("dead-lettered") == true)
@@ -202,7 +201,7 @@ import Testing
             let execution = try await fixture.client.start(pipeline, input: 5)
             var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
             try worker.register(pipeline)
-            try await run(worker) { try await execution.status().status.isTerminal }
+            try await run(worker, until: "the execution terminal") { try await execution.status().status.isTerminal }
             let error = await #expect(throws: MusterError.self) { try await execution.result(timeout: .seconds(1)) }
             #expect(error?.code == .executionFailed)
             #expect(error?.message.contains("exceeds the limit of 2000 bytes") == true, "\(String(describing: error))")

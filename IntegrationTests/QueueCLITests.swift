@@ -12,7 +12,7 @@ import Testing
     @Test func sendReadAckRoundTripAndLostLeaseExitsThree() async throws {
         try await TestDatabase.withSchema { schema in
             #expect(try await muster(["migrate"], schema: schema).status == 0)
-            #expect(try await muster(["queue", "create", "cli-q", "--visibility-timeout", "300ms"], schema: schema).status == 0)
+            #expect(try await muster(["queue", "create", "cli-q", "--visibility-timeout", "30s"], schema: schema).status == 0)
             let sent = try await muster(["send", "cli-q", #"{"hello": "world"}"#, "--task", "greet", "--dedup-key", "k1"], schema: schema)
             #expect(sent.status == 0)
             let id = try #require(Int64(sent.output.trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -26,7 +26,7 @@ import Testing
             #expect(leases?.first?["readCount"] as? Int == 1)
             #expect((leases?.first?["payload"] as? [String: String])?["hello"] == "world")
 
-            try await Task.sleep(for: .milliseconds(400))
+            try await TimeTravel(schema: schema).expireLeases(on: "cli-q")
             _ = try await muster(["read", "cli-q"], schema: schema)  // re-delivers: read count 2
             let stale = try await muster(["ack", "cli-q", "\(id)", "--read-count", "1"], schema: schema)
             #expect(stale.status == 3)

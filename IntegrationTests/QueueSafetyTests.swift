@@ -94,8 +94,8 @@ import Testing
             try await fixture.queue.send(QueueFixture.payload(1))
             for _ in 1...2 {
                 // The holder "dies": it never acks or releases; the lease just expires.
-                _ = try #require(try await fixture.queue.read(visibilityTimeout: .milliseconds(150)).first)
-                try await Task.sleep(for: .milliseconds(250))
+                _ = try #require(try await fixture.queue.read().first)
+                try await fixture.time.expireLeases(on: fixture.queue.name)
             }
             #expect(try await fixture.queue.read().isEmpty)
             let dead = try #require(try await fixture.queue.deadLetters().first)

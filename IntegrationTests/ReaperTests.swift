@@ -5,7 +5,7 @@ import Testing
 
 /// The reaper: one leader at a time, deadlines that fail stuck work once and never slow work.
 @Suite struct ReaperTests {
-    @Test func sigkilledLeaderIsReplacedWithinAboutOneLease() async throws {
+    @Test func sigkilledLeaderIsReplacedOnceItsLeaseExpires() async throws {
         try await OrchestrationFixture.with { fixture in
             func start() throws -> ChildProcess {
                 try ChildProcess([
@@ -22,15 +22,19 @@ import Testing
                 // holder is host:pid:random/reaper
                 return holder.flatMap { $0.split(separator: ":").dropFirst().first.flatMap { Int32($0) } }
             }
-            try await waitUntil { try await leaderPID() != nil }
+            try await waitUntil("a reaper to lead") { try await leaderPID() != nil }
             let leader = try #require(try await leaderPID())
             let (dead, survivor) = reapers[0].pid == leader ? (reapers[0], reapers[1]) : (reapers[1], reapers[0])
             dead.kill(SIGKILL)
             _ = await dead.wait()
-            let killedAt = ContinuousClock.now
-            try await waitUntil(timeout: .seconds(10)) { try await leaderPID() == survivor.pid }
-            // One lease (2 s) plus a follower's check interval (a quarter lease) and slack.
-            #expect(ContinuousClock.now - killedAt < .seconds(4))
+            // The dead leader's lease runs out one lease (2 s) after its last renewal...
+            let granted: Double = try await TestDatabase.query(
+                "SELECT extract(epoch FROM expires_at - renewed_at)::float8 FROM \(fixture.schema.quoted).leader_leases WHERE name = 'reaper'"
+            ).single().decode(0)
+            #expect(granted <= 2.001)
+            // ...and once it has, the survivor takes over.
+            try await fixture.time.expireLeadership()
+            try await waitUntil("the survivor to lead") { try await leaderPID() == survivor.pid }
         }
     }
 
@@ -39,7 +43,7 @@ import Testing
             let reaper = try ChildProcess([
                 "reaper", "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name, "--lease", "60s",
             ])
-            try await waitUntil { try await fixture.count("leader_leases") == 1 }
+            try await waitUntil("the reaper to lead") { try await fixture.count("leader_leases") == 1 }
             reaper.kill(SIGTERM)
             #expect(await reaper.wait() == 0, "\(reaper.output())")
             #expect(try await fixture.count("leader_leases") == 0)
@@ -48,14 +52,13 @@ import Testing
 
     @Test func barrierPastItsDeadlineFailsItsExecutionExactlyOnce() async throws {
         try await OrchestrationFixture.with { fixture in
-            let deadline = Date().addingTimeInterval(3)
-            let (execution, barrierID) = try await fixture.fanOut(3, deadline: deadline)
+            let (execution, barrierID) = try await fixture.fanOut(3, deadline: Date().addingTimeInterval(3600))
             let message = try #require(try await fixture.members.read(limit: 1).first)
             try await fixture.client.barriers.complete(queue: fixture.members.name, lease: message.lease, barrierID: barrierID,
                                                       memberKey: message.headers["muster-member"]!, result: nil)
             let reaper = Reaper(client: fixture.client)
             #expect(try await reaper.sweepOnce()?["expired_barriers"] == 0)
-            try await Task.sleep(for: .seconds(deadline.timeIntervalSinceNow + 0.1))
+            try await fixture.time.passDeadline(ofBarrier: barrierID)
             #expect(try await reaper.sweepOnce()?["expired_barriers"] == 1)
             #expect(try await reaper.sweepOnce()?["expired_barriers"] == 0)
 
@@ -75,17 +78,18 @@ import Testing
 
     @Test func memberWaitingOutARetryBackoffDoesNotTripTheDeadline() async throws {
         try await OrchestrationFixture.with { fixture in
-            let (execution, barrierID) = try await fixture.fanOut(1, deadline: Date().addingTimeInterval(0.2))
+            let (execution, barrierID) = try await fixture.fanOut(1, deadline: Date().addingTimeInterval(3600))
             let first = try #require(try await fixture.members.read(limit: 1).first)
-            try await fixture.members.release([first.lease], delay: .seconds(1), error: "flaky upstream")
-            try await Task.sleep(for: .milliseconds(300))
+            try await fixture.members.release([first.lease], delay: .seconds(600), error: "flaky upstream")
+            try await fixture.time.passDeadline(ofBarrier: barrierID)
             let reaper = Reaper(client: fixture.client)
             #expect(try await reaper.sweepOnce()?["expired_barriers"] == 0)
             #expect(try await fixture.barrier(barrierID).status == .armed)
             #expect(try await fixture.client.executions.get(execution)?.status == .running)
 
             // Also not while the retry runs under a live lease.
-            try await waitUntil { try await !fixture.members.read(limit: 1, visibilityTimeout: .seconds(30)).isEmpty }
+            try await fixture.time.endDelays(on: fixture.members.name)
+            #expect(try await fixture.members.read(limit: 1, visibilityTimeout: .seconds(30)).count == 1)
             #expect(try await reaper.sweepOnce()?["expired_barriers"] == 0)
             let retry = try #require(try await TestDatabase.query(
                 "SELECT id, read_ct FROM \(fixture.schema.quoted).messages WHERE queue = 'jobs'"
@@ -101,9 +105,8 @@ import Testing
     @Test func deadLetteredCallbackFailsItsExecution() async throws {
         try await OrchestrationFixture.with(settings: QueueSettings(maxAttempts: 1)) { fixture in
             let (execution, _) = try await fixture.fanOut(0)
-            let callback = try #require(try await fixture.callbacks.read(limit: 1, visibilityTimeout: .milliseconds(100)).first)
-            _ = callback
-            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await fixture.callbacks.read(limit: 1).count == 1)
+            try await fixture.time.expireLeases(on: fixture.callbacks.name)
             // The next read finds it past max attempts (a crash loop) and dead-letters it.
             #expect(try await fixture.callbacks.read(limit: 1).isEmpty)
             let failed = try #require(try await fixture.client.executions.get(execution))
@@ -126,9 +129,10 @@ import Testing
             let (running, _) = try await fixture.fanOut(2)
             let (busy, _) = try await fixture.fanOut(1)
             try await client.executions.transition(busy, to: .completed)
-            try await Task.sleep(for: .milliseconds(300))
-
-            let reaper = Reaper(client: client, options: ReaperOptions(executionRetention: .milliseconds(200), batchSize: 1))
+            let retention = Duration.seconds(3600)
+            let reaper = Reaper(client: client, options: ReaperOptions(executionRetention: retention, batchSize: 1))
+            #expect(try await reaper.sweepOnce()?["executions"] == 0)      // within retention
+            try await fixture.time.ageExecutions(by: retention + .seconds(1))
             #expect(try await reaper.sweepOnce()?["executions"] == 1)     // one per batch
             #expect(try await reaper.sweepOnce()?["executions"] == 1)
             #expect(try await reaper.sweepOnce()?["executions"] == 0)

@@ -41,7 +41,7 @@ import Testing
         defer { running.cancel() }
 
         // Restart once the parts are under way.
-        try await waitUntil(timeout: .seconds(30)) {
+        try await waitUntil("10 parts done before the restart") {
             (try await client.executions.stats(of: executions.map(\.id)).stages.first?.membersDone ?? 0) >= 10
         }
         _ = try await embedded(["stop"], directory)

@@ -25,8 +25,7 @@ import Testing
             let sent = try await fixture.queue.send(OutgoingMessage(
                 payload: try JSONPayload(encoding: Input(n: 1)), task: "explode", executionID: execution
             ))
-            try await run(worker) { hooks.value.count == 1 }
-            try await Task.sleep(for: .milliseconds(300))
+            try await run(worker, until: "the dead-letter hook called") { hooks.value.count == 1 }
             #expect(attempts.value == [1, 2, 3])
             #expect(hooks.value.count == 1)
             #expect(hooks.value.first?.executionID == execution)
@@ -43,7 +42,7 @@ import Testing
             worker.register(task: "typed", as: Input.self) { _, _ in }
             let bad = try await fixture.queue.send(OutgoingMessage(payload: try JSONPayload(json: #"{"n": "not a number"}"#), task: "typed"))
             let unknown = try await fixture.queue.send(OutgoingMessage(payload: .emptyObject, task: "nobody-handles-this"))
-            try await run(worker) { try await fixture.count("dead_letters") == 2 }
+            try await run(worker, until: "both messages dead-lettered") { try await fixture.count("dead_letters") == 2 }
             let badLetter = try #require(try await fixture.queue.deadLetters(id: bad.id).first)
             #expect(badLetter.reason == "non_retryable" && badLetter.readCount == 1)
             let unknownLetter = try #require(try await fixture.queue.deadLetters(id: unknown.id).first)
@@ -68,7 +67,7 @@ import Testing
             }
             let sent = try await fixture.queue.send(OutgoingMessage(payload: try JSONPayload(encoding: Input(n: 1)), task: "long"))
             let bumped = Locked(false)
-            try await run(worker) {
+            try await run(worker, until: "the handler cancelled") {
                 if started.value && !bumped.value {
                     bumped.withLock { $0 = true }
                     // Another reader takes the message over: its read count moves on.
@@ -101,14 +100,14 @@ import Testing
             try await fixture.client.queue("other").send(OutgoingMessage(payload: .emptyObject, task: "hold"))
             let running = [Task { try await jobs.run() }, Task { try await other.run() }]
             defer { running.forEach { $0.cancel() } }
-            try await waitUntil { try await fixture.count("in_flight") == 2 }
-            try await waitUntil { try await fixture.count("workers") == 2 }
+            try await waitUntil("both messages in flight") { try await fixture.count("in_flight") == 2 }
+            try await waitUntil("both workers registered") { try await fixture.count("workers") == 2 }
             let workers = try await fixture.client.workers()
             #expect(Set(workers.map(\.id)) == [jobs.id, other.id])
             #expect(workers.allSatisfy { $0.alive && $0.leasesHeld == 1 && $0.queues.count == 1 })
             #expect(Set(workers.flatMap(\.queues)) == ["jobs", "other"])
             release.withLock { $0 = true }
-            try await waitUntil { try await fixture.count("messages") == 0 }
+            try await waitUntil("both messages acked") { try await fixture.count("messages") == 0 }
         }
     }
 }

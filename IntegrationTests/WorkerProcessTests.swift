@@ -5,19 +5,22 @@ import Testing
 
 /// Workers as real processes, killed and signalled (DESIGN.md guarantees 1–4).
 @Suite struct WorkerProcessTests {
-    @Test func sigkilledWorkersMessageIsHandledByAnotherWithinOneVisibilityTimeout() async throws {
-        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(2))) { fixture in
-            let id = try await fixture.send("sleep", seconds: 60, untilAttempt: 1)
+    @Test func sigkilledWorkersMessageIsBackWithinOneVisibilityTimeoutAndAnotherWorkerHandlesIt() async throws {
+        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(30))) { fixture in
+            let id = try await fixture.send("gate", untilAttempt: 1)
             let first = try fixture.startWorker(["--concurrency", "1"])
-            try await waitUntil { try await fixture.events(id).contains { $0.event == "started" } }
+            try await waitUntil("the first worker to start the handler") { try await fixture.events(id).contains { $0.event == "started" } }
             first.kill(SIGKILL)
             #expect(await first.wait() == 128 + SIGKILL)
-            let killedAt = ContinuousClock.now
+            // The dead worker's lease runs out within one visibility timeout (its last
+            // heartbeat set it at most 30 s ahead)...
+            let lease = try #require(try await fixture.state(id))
+            #expect(lease.state == "leased" && lease.visibleInSeconds <= 30)
+            // ...and once it has, another worker reads the message and finishes it.
+            try await fixture.time.expireLeases(on: fixture.queue.name)
             let second = try fixture.startWorker(["--concurrency", "1"])
             defer { second.kill(SIGKILL) }
-            try await waitUntil(timeout: .seconds(20)) { try await !fixture.messageExists(id) }
-            // Back within one visibility timeout (2 s) plus the second worker's start-up.
-            #expect(ContinuousClock.now - killedAt < .seconds(12))
+            try await waitUntil("the second worker to finish the message") { try await !fixture.messageExists(id) }
             let events = try await fixture.events(id)
             #expect(events.map(\.event) == ["started", "started", "finished"])
             #expect(events.last?.readCount == 2 && events.last?.pid == second.pid)
@@ -25,15 +28,18 @@ import Testing
     }
 
     @Test func sigtermLetsTheRunningHandlerFinishAndReleasesTheUnstartedLeaseAtOnce() async throws {
-        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(60))) { fixture in
-            let running = try await fixture.send("sleep", seconds: 4)
+        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(600))) { fixture in
+            let running = try await fixture.send("gate")
             let waiting = try await fixture.send("succeed")
             let worker = try fixture.startWorker(["--concurrency", "1", "--prefetch", "1"])
-            try await waitUntil { try await fixture.events(running).contains { $0.event == "started" } }
-            try await waitUntil { try await fixture.state(waiting)?.state == "leased" }
+            try await waitUntil("the handler to start") { try await fixture.events(running).contains { $0.event == "started" } }
+            try await waitUntil("the second message prefetched") { try await fixture.state(waiting)?.state == "leased" }
             worker.kill(SIGTERM)
-            // The unstarted message is handed back well before its 60 s lease would expire.
-            try await waitUntil(timeout: .seconds(3)) { try await fixture.state(waiting)?.state == "ready" }
+            // The unstarted message is handed back ('ready'; an expired lease would still say
+            // 'leased') while the running handler is still waiting to finish.
+            try await waitUntil("the prefetched lease handed back") { try await fixture.state(waiting)?.state == "ready" }
+            #expect(try await fixture.events(running).map(\.event) == ["started"])
+            try await fixture.proceed(running)
             #expect(await worker.wait() == 0, "\(worker.output())")
             #expect(try await fixture.events(running).map(\.event) == ["started", "finished"])
             #expect(try await !fixture.messageExists(running))
@@ -41,12 +47,21 @@ import Testing
         }
     }
 
-    @Test func handlerRunningTenVisibilityTimeoutsIsNeverDeliveredTwice() async throws {
-        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(1))) { fixture in
-            let id = try await fixture.send("sleep", seconds: 10)
+    @Test func handlerRunningFourVisibilityTimeoutsIsNeverDeliveredTwice() async throws {
+        // A real duration must pass here: heartbeats are what is tested. The 3 s timeout
+        // gives each heartbeat (every third of it) 2 s of slack on a busy machine.
+        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(3))) { fixture in
+            let id = try await fixture.send("gate")
             let workers = try [fixture.startWorker(["--concurrency", "2"]), fixture.startWorker(["--concurrency", "2"])]
             defer { workers.forEach { $0.kill(SIGKILL) } }
-            try await waitUntil(timeout: .seconds(30)) { try await !fixture.messageExists(id) }
+            try await waitUntil("the handler to start") { try await !fixture.events(id).isEmpty }
+            // The handler runs until its lease has been extended past four visibility timeouts
+            // since it was read, while another idle worker polls the queue.
+            try await waitUntil("heartbeats to extend the lease 12 s past the read") {
+                try await fixture.queueFixture.count("messages", where: "id = \(id) AND visible_at > last_read_at + interval '12 seconds'") == 1
+            }
+            try await fixture.proceed(id)
+            try await waitUntil("the message acked") { try await !fixture.messageExists(id) }
             #expect(try await fixture.events(id).map(\.event) == ["started", "finished"])
         }
     }
@@ -56,7 +71,7 @@ import Testing
             let id = try await fixture.send("sleep", seconds: 30, untilAttempt: 1)
             let worker = try fixture.startWorker(["--time-limit", "500ms"])
             defer { worker.kill(SIGKILL) }
-            try await waitUntil(timeout: .seconds(15)) { try await !fixture.messageExists(id) }
+            try await waitUntil("the retried message acked") { try await !fixture.messageExists(id) }
             let events = try await fixture.events(id)
             #expect(events.map(\.event) == ["started", "started", "finished"])
             #expect(try await fixture.queueFixture.count("dead_letters") == 0)
@@ -64,19 +79,17 @@ import Testing
     }
 
     @Test func messageThatCrashesTheProcessEveryTimeEndsInDeadLetters() async throws {
-        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(1), maxAttempts: 2)) { fixture in
+        try await WorkerFixture.with(settings: QueueSettings(maxAttempts: 2)) { fixture in
             let id = try await fixture.send("crash")
-            var restarts = 0
-            while try await fixture.queueFixture.count("dead_letters", where: "id = \(id)") == 0 {
-                restarts += 1
-                #expect(restarts <= 6, "never dead-lettered")
-                if restarts > 6 { return }
+            for _ in 1...2 {
                 let worker = try fixture.startWorker(["--concurrency", "1"])
-                // It crashes on the message, or finds it dead and idles: stop it after a while.
-                let deadline = Task { try await Task.sleep(for: .seconds(4)); worker.kill(SIGKILL) }
-                _ = await worker.wait()
-                deadline.cancel()
+                #expect(await worker.wait() == 128 + SIGKILL, "the handler kills its own process")
+                try await fixture.time.expireLeases(on: fixture.queue.name)
             }
+            // The next worker finds it past max attempts and dead-letters it without running it.
+            let worker = try fixture.startWorker(["--concurrency", "1"])
+            defer { worker.kill(SIGKILL) }
+            try await waitUntil("the message dead-lettered") { try await fixture.queueFixture.count("dead_letters", where: "id = \(id)") == 1 }
             let dead = try #require(try await fixture.queue.deadLetters(id: id).first)
             #expect(dead.reason == "max_attempts")
             #expect(dead.lastError == nil)
@@ -92,6 +105,7 @@ import Testing
             try await fixture.queue.send((0..<total).map { _ in OutgoingMessage(payload: payload, task: "test") })
             let worker = try fixture.startWorker(["--concurrency", "8"])
             defer { worker.kill(SIGKILL) }
+            try await waitUntil("the worker running handlers") { try await fixture.eventCount("started") > 0 }
             var terminated = 0
             for _ in 0..<8 {
                 try await Task.sleep(for: .milliseconds(400))
@@ -101,7 +115,7 @@ import Testing
                 ).rows.count
             }
             #expect(terminated >= 8, "the terminations must hit the worker's pool and listener connections")
-            try await waitUntil(timeout: .seconds(60)) { try await fixture.queueFixture.count("messages") == 0 }
+            try await waitUntil("every message archived", timeout: .seconds(120)) { try await fixture.queueFixture.count("messages") == 0 }
             #expect(try await fixture.queueFixture.count("archive") == total)
             #expect(try await fixture.queueFixture.count("dead_letters") == 0)
             // The worker survived every termination.
@@ -113,7 +127,7 @@ import Testing
         try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(60))) { fixture in
             let id = try await fixture.send("sleep", seconds: 60)
             let worker = try fixture.startWorker(["--concurrency", "1", "--drain-timeout", "60s"])
-            try await waitUntil { try await fixture.events(id).contains { $0.event == "started" } }
+            try await waitUntil("the handler to start") { try await fixture.events(id).contains { $0.event == "started" } }
             worker.kill(SIGTERM)
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await fixture.state(id)?.state == "leased", "the first signal lets the handler run on")

@@ -10,6 +10,7 @@ struct OrchestrationFixture {
     var client: MusterClient { queueFixture.client }
     var members: Queue { queueFixture.queue }
     var callbacks: Queue { client.queue("callbacks") }
+    var time: TimeTravel { queueFixture.time }
 
     static func with<T>(
         settings: QueueSettings = QueueSettings(),

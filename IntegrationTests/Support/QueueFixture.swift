@@ -35,6 +35,9 @@ struct QueueFixture {
         }
     }
 
+    /// Moves this schema's leases, delays, deadlines and retention clocks into the past.
+    var time: TimeTravel { TimeTravel(schema: schema) }
+
     /// One statement against the fixture's schema (table names unqualified).
     func count(_ table: String, where condition: String = "true") async throws -> Int {
         try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).\(table) WHERE \(condition)").single().decode(0)
@@ -45,6 +48,23 @@ struct QueueFixture {
         var counts: [Int] = []
         for table in ["queues", "messages", "message_keys", "archive", "dead_letters"] { counts.append(try await count(table)) }
         return counts
+    }
+
+    /// A message's state and how many seconds remain until its `visible_at`, as the table has them.
+    func state(_ id: Int64) async throws -> (state: String, visibleInSeconds: Double)? {
+        try await TestDatabase.query(
+            "SELECT state, extract(epoch FROM visible_at - now())::float8 FROM \(schema.quoted).messages WHERE id = $1", [id]
+        ).rows.first.map { (try $0.decode(0), try $0.decode(1)) }
+    }
+
+    /// Waits until this client's listener connection has sent a LISTEN.
+    func waitForListener() async throws {
+        try await waitUntil("the client's listener to LISTEN") {
+            try await TestDatabase.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+                ["\(applicationName)-listener"]
+            ).single().decode(0, as: Int.self) > 0
+        }
     }
 
     /// Terminates every backend of this fixture's client.

@@ -9,6 +9,7 @@ struct WorkerFixture {
     var schema: SchemaName { queueFixture.schema }
     var queue: Queue { queueFixture.queue }
     var client: MusterClient { queueFixture.client }
+    var time: TimeTravel { queueFixture.time }
 
     static func with<T>(settings: QueueSettings, _ body: (WorkerFixture) async throws -> T) async throws -> T {
         try await QueueFixture.with(settings: settings) { queueFixture in
@@ -37,10 +38,15 @@ struct WorkerFixture {
         return try await queue.send(OutgoingMessage(payload: try JSONPayload(json: json), task: "test")).id
     }
 
-    /// (read_ct, pid, event) rows for a message, in order.
+    /// Lets a `gate` handler of the message finish.
+    func proceed(_ messageID: Int64) async throws {
+        try await TestDatabase.query("INSERT INTO \(schema.quoted).events (message_id, event) VALUES ($1, 'proceed')", [messageID])
+    }
+
+    /// (read_ct, pid, event) rows the worker recorded for a message, in order.
     func events(_ messageID: Int64) async throws -> [(readCount: Int, pid: Int32, event: String)] {
         try await TestDatabase.query(
-            "SELECT read_ct, pid, event FROM \(schema.quoted).events WHERE message_id = $1 ORDER BY at", [messageID]
+            "SELECT read_ct, pid, event FROM \(schema.quoted).events WHERE message_id = $1 AND pid IS NOT NULL ORDER BY at", [messageID]
         ).rows.map { (try $0.decode(0), try $0.decode(1), try $0.decode(2)) }
     }
 
@@ -54,8 +60,6 @@ struct WorkerFixture {
 
     /// The message's state and visible_at, as the table has them.
     func state(_ id: Int64) async throws -> (state: String, visibleInSeconds: Double)? {
-        try await TestDatabase.query(
-            "SELECT state, extract(epoch FROM visible_at - now())::float8 FROM \(schema.quoted).messages WHERE id = $1", [id]
-        ).rows.first.map { (try $0.decode(0), try $0.decode(1)) }
+        try await queueFixture.state(id)
     }
 }

@@ -7,8 +7,10 @@ import Muster
 /// for crash tests. It records `started` and `finished` events per delivery in a table the
 /// test created (`message_id bigint, read_ct int, pid int, event text, at timestamptz`).
 ///
-/// Payload: `{"action": "succeed" | "sleep" | "throw" | "crash" | "hang", "seconds": 5,
-/// "until_attempt": 1}`; with `until_attempt`, later deliveries just succeed. Task `test`
+/// Payload: `{"action": "succeed" | "sleep" | "gate" | "throw" | "crash" | "hang", "seconds": 5,
+/// "until_attempt": 1}`; with `until_attempt`, later deliveries just succeed. `gate` waits
+/// until the test records a `proceed` event for the message, so a test decides when a
+/// handler finishes instead of guessing how long it should sleep. Task `test`
 /// runs as a plain handler, task `member` as a barrier member (its result is
 /// `{"pid": …}`).
 ///
@@ -46,6 +48,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
             options: .init(maxConnections: concurrency + 2, applicationName: "muster-test-worker-\(getpid())")
         )
         if completeThenCrash { try await crashMidCompletion(client: client, schema: schema) }
+        let proceeded = "SELECT 1 FROM \(schema.quoted).\"\(recordTable)\" WHERE message_id = $1::bigint AND event = 'proceed'"
         let record = "INSERT INTO \(schema.quoted).\"\(recordTable)\" (message_id, read_ct, pid, event) VALUES ($1::bigint, $2::int, $3::int, $4)"
         var worker = Worker(
             client: client, queue: queue,
@@ -65,6 +68,10 @@ struct TestWorkerCommand: AsyncParsableCommand {
             if act {
                 switch instruction.action {
                 case "sleep": try await Task.sleep(for: .milliseconds(Int64((instruction.seconds ?? 1) * 1000)))
+                case "gate":
+                    while try await client.withTransaction({ try await $0.execute(proceeded, ["\(context.messageID)"]) }) == 0 {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
                 case "throw": throw Failure(description: "instructed to fail on attempt \(context.attempt)")
                 case "crash": kill(getpid(), SIGKILL)
                 case "hang": await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
