@@ -75,7 +75,12 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Muster", "MusterPostgres"],
+            dependencies: [
+                "Muster", "MusterPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             path: "IntegrationTests"
         ),
     ]

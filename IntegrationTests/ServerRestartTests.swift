@@ -7,27 +7,12 @@ import Testing
 /// (not the suite's shared server), which is stopped and started again mid-run; every
 /// execution still completes with the expected output, every part counted once.
 @Suite struct ServerRestartTests {
-    /// `muster embedded …` on a private cluster directory.
-    private func embedded(_ arguments: [String], _ directory: String) async throws -> String {
-        let result = try await ChildProcess.run(["embedded"] + arguments + ["--dir", directory])
-        try #require(result.status == 0, "embedded \(arguments): \(result.output)")
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     @Test func aPipelineRunningThroughAServerRestartCompletesWithEveryPartCountedOnce() async throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "muster-restart-\(UUID().uuidString.prefix(8))").path
-        let url = try await embedded(["start", "--fast", "--url"], directory)
-        do {
-            try await runPipeline(url: url, restarting: directory)
-            _ = try await embedded(["destroy"], directory)
-        } catch {
-            _ = try? await embedded(["destroy"], directory)
-            throw error
-        }
+        try await EmbeddedServer.with { server in try await runPipeline(on: server) }
     }
 
-    private func runPipeline(url: String, restarting directory: String) async throws {
-        let database = try DatabaseConfiguration(url)
+    private func runPipeline(on server: EmbeddedServer) async throws {
+        let database = try DatabaseConfiguration(server.url)
         try await Migrator(database: database).migrate()
         let client = MusterClient(database: database, options: .init(maxConnections: 6))
         try await client.createQueue("jobs", settings: QueueSettings(visibilityTimeout: .seconds(2), maxAttempts: 20,
@@ -44,9 +29,8 @@ import Testing
         try await waitUntil("10 parts done before the restart") {
             (try await client.executions.stats(of: executions.map(\.id)).stages.first?.membersDone ?? 0) >= 10
         }
-        _ = try await embedded(["stop"], directory)
-        try await Task.sleep(for: .milliseconds(500))
-        _ = try await embedded(["start", "--fast"], directory)
+        try await server.stop()
+        try await server.start()
 
         for execution in executions {
             #expect(try await execution.result(timeout: .seconds(60)) == [30])

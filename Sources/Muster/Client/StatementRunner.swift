@@ -86,8 +86,52 @@ extension MusterClient {
     }
 }
 
+extension MusterClient {
+    /// Runs `operation` until it gets through to the server: while the server is unreachable,
+    /// starting up, shutting down or read-only (a standby before its promotion), it waits
+    /// with backoff (100 ms doubling to 5 s) and tries again, logging each wait. Any other
+    /// error, such as a missing schema or an unknown queue, is thrown at once. Cancellation
+    /// ends the wait.
+    ///
+    /// For a service's start (`Worker.run`, `Reaper.run`): a worker started while the
+    /// database restarts waits for it, as a running worker rides out the same outage.
+    func waitingForServer<T>(_ what: String, _ operation: () async throws -> T) async throws -> T {
+        let backoff = RetryBackoff(base: .milliseconds(100), max: .seconds(5))
+        var failures = 0
+        while true {
+            do {
+                return try await translatingErrors(operation)
+            } catch let error as MusterError where error.isServerUnavailable {
+                failures += 1
+                let pause = backoff.ceiling(afterAttempt: failures)
+                logger.warning("\(what): the database is unavailable; trying again", metadata: [
+                    "error": "\(error)", "retry_in": "\(pause)", "failures": "\(failures)",
+                ])
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+}
+
 extension MusterError {
     /// A deadlock (40P01) or serialization failure (40001): the server rolled the whole
     /// transaction back, so it had no effect.
     var isRolledBackConflict: Bool { sqlState == "40P01" || sqlState == "40001" }
+
+    /// The server could not do the work now but may soon: unreachable, a connection lost,
+    /// no pooled connection in time, the server starting up, shutting down or in recovery
+    /// (57P01-57P03), too many connections (53300), or read-only (25006: a standby, e.g.
+    /// mid-failover). A login the server refused (bad password, unknown role or database,
+    /// no pg_hba.conf entry) will not get better by waiting and is not included.
+    var isServerUnavailable: Bool {
+        switch code {
+        case .connectionLost, .timeout:
+            return true
+        case .connectFailed:
+            let refusedLogin = ["authentication failed", "does not exist", "pg_hba.conf", "permission denied"]
+            return !refusedLogin.contains { message.contains($0) }
+        default:
+            return ["57P01", "57P02", "57P03", "53300", "25006"].contains(sqlState ?? "")
+        }
+    }
 }

@@ -14,8 +14,11 @@ import Foundation
 /// The pipeline is a definition only: `MusterClient.start(_:input:)` starts executions of it,
 /// and `Worker.register(_:)` runs them. Guarantees (each backed by an integration test):
 /// - a stage's parts are sent once per execution, with the barrier armed, in one statement (a
-///   claim keeps two workers from splitting the first stage at once; a split may run again
-///   after a crash, so it should be deterministic, but only one run's parts are ever sent);
+///   claim keeps two workers from splitting the first stage at once, and its tombstone
+///   commits with the first stage's parts; a split may run again after a crash before that
+///   commit, so it should be deterministic, but only one run's parts are ever sent; a start
+///   message redelivered while another worker holds the claim waits for it without using
+///   an attempt);
 /// - a part's result is recorded once however often its message is delivered;
 /// - a stage's aggregate is committed once: the next stage's fan-out, or the execution's
 ///   completion with its output, happens in the transaction that finalizes the barrier;

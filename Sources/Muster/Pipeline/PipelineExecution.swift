@@ -54,7 +54,7 @@ extension Executions {
                 }
                 if execution.status.isTerminal { return execution }
                 last = "still \(execution.status)"
-            } catch let error as MusterError where [.connectionLost, .connectFailed, .timeout].contains(error.code) {
+            } catch let error as MusterError where error.isServerUnavailable {
                 last = "unreachable: \(error)"
             }
             let left = deadline - clock.now

@@ -19,11 +19,17 @@ extension Worker {
         }
         let client = self.client
         let stages = pipeline.stages
-        registerOrchestrator(task: pipeline.startTask, step: "start", claimTTL: claimTTL) { input, _, context in
+        registerOrchestrator(task: pipeline.startTask, step: "start", claimTTL: claimTTL) { input, claim, context in
             let executionID = try context.requireExecutionID()
             let parts = try await stages[0].split(input, context)
+            let fanOut = pipeline.fanOut(stage: 0, executionID: executionID, input: input, parts: parts)
+            // The fan-out and the claim's tombstone commit together: a crash after the commit
+            // finds the step finished, a crash before it leaves nothing to split twice.
             try await Self.invalidInputIsFinal {
-                try await client.barriers.fanOut(pipeline.fanOut(stage: 0, executionID: executionID, input: input, parts: parts))
+                try await client.withTransaction { transaction in
+                    try await client.barriers.fanOut(fanOut, in: transaction)
+                    guard try await client.claims.finish(claim, in: transaction) else { throw Snooze.claimLost(step: claim.step) }
+                }
             }
         }
         for (index, stage) in stages.enumerated() {

@@ -79,6 +79,7 @@ extension Queue {
         return ReceivedMessage(
             id: try row.decode(0),
             readCount: try row.decode(1),
+            attempt: try row.decode(11),
             payload: JSONPayload(trusted: try row.decode(2)),
             headers: headers,
             task: try row.decodeIfPresent(4),

@@ -42,6 +42,18 @@ extension Queue {
         return try await settle(sql.release, leases, [Duration](repeating: delay, count: leases.count), errors)
     }
 
+    /// Gives the messages back to the queue, visible again after `delay`, without using an
+    /// attempt and without recording an error: for deliveries that should not count against
+    /// `maxAttempts` because nothing went wrong with the handler (see `Snooze`). The read
+    /// count still grows (it is the fencing token); `ReceivedMessage.attempt` does not.
+    @discardableResult
+    public func snooze(_ leases: [Lease], for delay: Duration = .zero) async throws -> LeaseOutcome {
+        guard delay >= .zero && delay <= .seconds(366 * 86_400) else {
+            throw MusterError(.invalidArgument, "snooze delay must be between 0 and 366 days")
+        }
+        return try await settle(sql.snooze, leases, [Duration](repeating: delay, count: leases.count))
+    }
+
     /// Moves the messages to dead letters with `reason` (e.g. `non_retryable`) and `error`.
     @discardableResult
     public func deadLetter(_ leases: [Lease], reason: String, error: String? = nil) async throws -> LeaseOutcome {

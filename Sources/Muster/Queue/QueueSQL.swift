@@ -8,6 +8,7 @@ struct QueueSQL: Sendable {
     let archive: Statement
     let extend: Statement
     let release: Statement
+    let snooze: Statement
     let deadLetter: Statement
     let createQueue: Statement
     let updateQueue: Statement
@@ -37,7 +38,7 @@ struct QueueSQL: Sendable {
             """)
         read = statement("read", """
             SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
-                   lease_expires_at, error_ct, last_error
+                   lease_expires_at, error_ct, last_error, attempt
             FROM \(s).read($1, $2, $3::interval, $4)
             """)
         ack = statement("ack", "SELECT id, acked FROM \(s).ack($1, $2::bigint[], $3::int[])")
@@ -46,6 +47,7 @@ struct QueueSQL: Sendable {
         release = statement("release", """
             SELECT id, released FROM \(s).release($1, $2::bigint[], $3::int[], $4::interval[], $5::text[])
             """)
+        snooze = statement("snooze", "SELECT id, snoozed FROM \(s).snooze($1, $2::bigint[], $3::int[], $4::interval[])")
         deadLetter = statement("dead_letter", """
             SELECT id, moved FROM \(s).dead_letter($1, $2::bigint[], $3::int[], $4::text[], $5::text[])
             """)

@@ -16,9 +16,15 @@ public struct Lease: Sendable, Hashable, Codable {
 /// A message handed out by `read`, with its lease.
 public struct ReceivedMessage: Sendable {
     public var id: Int64
-    /// Deliveries so far, this one included. `readCount - errorCount - 1` deliveries ended
-    /// without recording anything (the worker died).
+    /// Deliveries so far, this one included; with `id`, the lease's fencing token. It only
+    /// grows: deliveries handed back by `Queue.snooze` count here too, but not in `attempt`.
     public var readCount: Int32
+    /// This delivery's attempt: 1 for the first, the queue's `maxAttempts` for the last.
+    /// Deliveries handed back by `Queue.snooze` (a step held elsewhere, a result that could
+    /// not be written, a worker shut down before it started) do not count.
+    /// `attempt - errorCount - 1` earlier attempts ended without recording anything (the
+    /// worker died).
+    public var attempt: Int
     public var payload: JSONPayload
     public var headers: [String: String]
     public var task: String?

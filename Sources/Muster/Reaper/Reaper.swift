@@ -26,8 +26,16 @@ public struct Reaper: Service {
     }
 
     /// Runs until graceful shutdown or cancellation, then resigns leadership at once.
+    ///
+    /// Started while the database is unreachable, restarting or read-only, it waits for it
+    /// (as a running reaper rides out the same outage); throws at once when waiting cannot
+    /// help: `invalidArgument`, `connectFailed` for a refused login, or a schema that is
+    /// missing or of another version.
     public func run() async throws {
         try options.validate()
+        try await client.waitingForServer("starting the reaper") {
+            try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
+        }
         let sql = client.orchestrationSQL
         var token: Int64?
         var lastSweep: ContinuousClock.Instant?

@@ -78,10 +78,11 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
         }
     }
 
-    /// Errors a smaller batch could avoid: not a lost or refused connection, not a timeout.
+    /// Errors a smaller batch could avoid: not an unavailable server (a lost or refused
+    /// connection, a timeout, a server shutting down or read-only).
     private static func isAboutTheData(_ error: any Error) -> Bool {
         guard let error = error as? MusterError else { return false }
-        return ![.connectionLost, .connectFailed, .timeout].contains(error.code)
+        return !error.isServerUnavailable
     }
 
     private func sendChecked(_ items: [Item]) async throws -> [Outcome] {

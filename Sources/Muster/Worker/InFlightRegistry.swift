@@ -2,11 +2,16 @@ import Synchronization
 
 /// The leases a worker holds, each with the task running its handler. Heartbeats extend
 /// every lease here; a lease the heartbeat finds lost is marked and its task cancelled.
+///
+/// A lease whose handler has returned is *settling* until its ack (or release) is written.
+/// Its row may vanish at any moment (the ack committed), so a heartbeat that misses it has
+/// found nothing lost; the settle itself reports a lease that really was lost.
 final class InFlightRegistry: Sendable {
     private struct Entry {
         var lease: Lease
         var task: Task<Void, Never>?
         var lost = false
+        var settling = false
     }
 
     private let entries = Mutex<[Int64: Entry]>([:])
@@ -31,15 +36,26 @@ final class InFlightRegistry: Sendable {
 
     func isLost(_ id: Int64) -> Bool { entries.withLock { $0[id]?.lost ?? false } }
 
-    /// Marks leases lost and cancels their handlers (cooperatively).
-    func markLost(_ ids: [Int64]) {
-        let tasks = entries.withLock { entries in
-            ids.compactMap { id -> Task<Void, Never>? in
+    /// The handler of `id` returned; its result is being written.
+    func markSettling(_ id: Int64) {
+        entries.withLock { $0[id]?.settling = true }
+    }
+
+    /// Marks the leases of running handlers lost and cancels those handlers (cooperatively);
+    /// returns their ids. Leases already settled (gone) or settling are not lost.
+    func markLost(_ ids: [Int64]) -> [Int64] {
+        let (lost, tasks) = entries.withLock { entries in
+            var lost: [Int64] = [], tasks: [Task<Void, Never>] = []
+            for id in ids {
+                guard let entry = entries[id], !entry.settling else { continue }
                 entries[id]?.lost = true
-                return entries[id]?.task
+                lost.append(id)
+                if let task = entry.task { tasks.append(task) }
             }
+            return (lost, tasks)
         }
         tasks.forEach { $0.cancel() }
+        return lost
     }
 
     func remove(_ id: Int64) {
@@ -47,10 +63,12 @@ final class InFlightRegistry: Sendable {
         changes.yield()
     }
 
-    /// Cancels every handler; returns the leases they held.
+    /// Cancels every handler still running (or waiting to run); returns the leases they
+    /// hold. Settling leases are left to their settle, which is already writing them.
     func cancelAll() -> [Lease] {
         let (tasks, leases) = entries.withLock { entries in
-            (entries.values.compactMap(\.task), entries.values.map(\.lease))
+            let running = entries.values.filter { !$0.settling }
+            return (running.compactMap(\.task), running.map(\.lease))
         }
         tasks.forEach { $0.cancel() }
         return leases

@@ -1,12 +1,24 @@
 public import Foundation
 import Logging
 
-/// A redelivered orchestration message found the step held by another live claim; it is
-/// retried with backoff (the holder may yet die, and its claim expire).
-struct ClaimHeldByOther: Error, CustomStringConvertible {
-    var holder: String
-    var expiresAt: Date
-    var description: String { "orchestration step is held by \(holder) until \(expiresAt)" }
+extension Snooze {
+    /// A redelivered orchestration message found its step held by another live claim: come
+    /// back when the claim would expire (the holder may have died), without using an
+    /// attempt. A live holder heartbeats its claim, so the message snoozes again; once the
+    /// step finishes, the next delivery finds the tombstone and is acked.
+    static func claimHeld(by holder: String, until expiresAt: Date, ttl: Duration) -> Snooze {
+        let untilExpiry = Duration.milliseconds(Int64(expiresAt.timeIntervalSinceNow * 1000))
+        // At least a second (clocks differ, and an expiry just past is retried at once), at
+        // most one claim lifetime.
+        let delay = min(max(untilExpiry + .milliseconds(100), .seconds(1)), max(ttl, .seconds(1)))
+        return Snooze(for: delay, reason: "orchestration step is held by \(holder) until \(expiresAt)")
+    }
+
+    /// The claim expired and was taken over before the step could finish: the new holder
+    /// does the step. The next delivery finds it held or finished.
+    static func claimLost(step: String) -> Snooze {
+        Snooze(for: .seconds(1), reason: "orchestration claim on \(step) was lost before it finished")
+    }
 }
 
 extension Worker {
@@ -17,10 +29,16 @@ extension Worker {
     /// step that already finished (tombstone) or whose execution is terminal is skipped and
     /// the message acked, so a redelivered orchestration message never re-runs finished work,
     /// also after the reaper has collected the tombstone. A step held by another live claim is
-    /// retried later. While the handler runs the claim is heartbeated every third of
-    /// `claimTTL`; on success it becomes a tombstone before the message is acked, on failure
-    /// it is released (retried on a lost connection) so the retry can claim it at once.
-    /// Messages without an execution id are dead-lettered as non-retryable.
+    /// snoozed until the claim would expire, without using an attempt (see `Snooze`), so a
+    /// worker killed mid-step never costs its execution the message. While the handler runs
+    /// the claim is heartbeated every third of `claimTTL`; on success it becomes a tombstone
+    /// before the message is acked, on failure it is released (retried on a lost connection)
+    /// so the retry can claim it at once. Messages without an execution id are dead-lettered
+    /// as non-retryable.
+    ///
+    /// A handler that writes its work in one transaction should finish the claim in it
+    /// (`client.claims.finish(claim, in: transaction)`): then a crash after that commit finds
+    /// the tombstone, and the work is never done twice. Finishing again afterwards is a no-op.
     public mutating func registerOrchestrator<Input: Decodable & Sendable>(
         task: String,
         step: String = "orchestrate",
@@ -52,7 +70,7 @@ extension Worker {
                 context.logger.info("orchestration step already finished; skipping", metadata: ["step": "\(step)"])
                 return .ack
             case .heldByOther(let holder, let expiresAt):
-                throw ClaimHeldByOther(holder: holder, expiresAt: expiresAt)
+                throw Snooze.claimHeld(by: holder, until: expiresAt, ttl: claimTTL)
             case .won(let claim):
                 let heartbeat = Task {
                     while !Task.isCancelled {
@@ -70,7 +88,7 @@ extension Worker {
                 }
                 heartbeat.cancel()
                 guard try await Task(operation: { try await claims.finish(claim) }).value else {
-                    throw MusterError(.invalidArgument, "orchestration claim on \(step) was lost before it finished")
+                    throw Snooze.claimLost(step: step)
                 }
                 return .ack
             }

@@ -58,13 +58,21 @@ public struct Worker: Service {
     }
 
     /// Runs until graceful shutdown or cancellation; see the type's guarantees.
-    /// Throws before consuming anything: `invalidArgument`, `schemaNotInstalled`,
-    /// `schemaOutdated` / `schemaTooNew` (naming both versions: a worker never runs against a
-    /// schema other than the one it was built for), or `unknownQueue`.
+    ///
+    /// A worker started while the database is unreachable, restarting or read-only waits for
+    /// it (logging each try) and then starts, as a running worker rides out the same outage.
+    /// Throws before consuming anything when waiting cannot help: `invalidArgument`,
+    /// `connectFailed` for a refused login, `schemaNotInstalled`, `schemaOutdated` /
+    /// `schemaTooNew` (naming both versions: a worker never runs against a schema other than
+    /// the one it was built for), or `unknownQueue`.
     public func run() async throws {
         try options.validate()
-        try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
-        let runtime = try await WorkerRuntime(worker: self)
+        let runtime = try await client.waitingForServer("starting the worker") {
+            try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
+            let runtime = try await WorkerRuntime(worker: self)
+            try await runtime.announce()
+            return runtime
+        }
         try await runtime.run()
     }
 }

@@ -7,6 +7,7 @@ struct WorkerMetrics: Sendable {
     let read: Counter
     let acked: Counter
     let released: Counter
+    let snoozed: Counter
     let deadLettered: Counter
     let leaseLost: Counter
     let handlerDuration: CoreMetrics.Timer
@@ -18,6 +19,7 @@ struct WorkerMetrics: Sendable {
         read = Counter(label: "muster_messages_read_total", dimensions: dimensions)
         acked = Counter(label: "muster_messages_acked_total", dimensions: dimensions)
         released = Counter(label: "muster_messages_released_total", dimensions: dimensions)
+        snoozed = Counter(label: "muster_messages_snoozed_total", dimensions: dimensions)
         deadLettered = Counter(label: "muster_messages_dead_lettered_total", dimensions: dimensions)
         leaseLost = Counter(label: "muster_leases_lost_total", dimensions: dimensions)
         handlerDuration = CoreMetrics.Timer(label: "muster_handler_duration", dimensions: dimensions)

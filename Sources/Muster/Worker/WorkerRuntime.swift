@@ -44,8 +44,12 @@ final class WorkerRuntime: Sendable {
 
     private var isDraining: Bool { draining.load(ordering: .acquiring) }
 
-    func run() async throws {
+    /// Registers the worker (its first heartbeat row).
+    func announce() async throws {
         try await recordHeartbeat()
+    }
+
+    func run() async throws {
         let heartbeat = Task { await heartbeatLoop() }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -126,7 +130,11 @@ final class WorkerRuntime: Sendable {
     private enum Outcome {
         case succeeded(Completion)
         case failed(String, retryable: Bool)
+        /// Handed back without using an attempt: the handler threw `Snooze`, or its result
+        /// could not be written.
+        case snoozed(Snooze)
         case leaseLost
+        /// The worker is stopping: handed back at once, without using an attempt.
         case interrupted
     }
 
@@ -142,6 +150,7 @@ final class WorkerRuntime: Sendable {
         // handlers that finish meanwhile are group-committed. The message stays in flight
         // (heartbeated) until it is settled, but the fetch loop may read in its place.
         slots.release()
+        inFlight.markSettling(message.id)
         settling.add(1, ordering: .relaxed)
         inFlight.poke()
         // Settle outside this (possibly cancelled) task, so the write is not refused.
@@ -160,7 +169,7 @@ final class WorkerRuntime: Sendable {
         }
         let context = HandlerContext(
             queue: worker.queue, messageID: message.id, task: task, executionID: message.executionID,
-            attempt: Int(message.readCount), previousErrors: Int(message.errorCount), headers: message.headers,
+            attempt: message.attempt, previousErrors: Int(message.errorCount), headers: message.headers,
             barrierID: message.headers["muster-barrier"].flatMap { Int64($0) }, memberKey: message.headers["muster-member"],
             leaseDeadline: message.leaseExpiresAt, logger: logger
         )
@@ -172,6 +181,7 @@ final class WorkerRuntime: Sendable {
         } catch {
             if inFlight.isLost(message.id) { return .leaseLost }
             if error is CancellationError && isDraining { return .interrupted }
+            if let snooze = error as? Snooze { return .snoozed(snooze) }
             if let error = error as? NonRetryableError { return .failed("\(error)", retryable: false) }
             return .failed(String(describing: error), retryable: true)
         }
@@ -189,17 +199,28 @@ final class WorkerRuntime: Sendable {
                     // delivery failed like a handler error (retried, or dead-lettered).
                     await settle(message, .failed("\(failure.underlying)", retryable: !(failure.underlying is NonRetryableError)))
                 } catch let error as MusterError where error.code != .connectionLost {
-                    // The settling statement itself was refused (not lost): record why and
-                    // retry with backoff, instead of waiting for the lease to expire silently.
-                    await settle(message, .failed("settling the result failed: \(error)", retryable: true))
+                    // The settling statement itself was refused (not lost): the handler did
+                    // its part, so this is not its failure. Hand the message back without
+                    // using an attempt, after a backoff, rather than let the lease expire.
+                    logger.warning("settling a successful handler's result failed; handing the message back without using an attempt", metadata: [
+                        "message_id": "\(message.id)", "error": "\(error)",
+                    ])
+                    await settle(message, .snoozed(Snooze(
+                        for: backoff.delay(afterAttempt: message.attempt), reason: "settling the result failed"
+                    )))
                 }
             case .leaseLost:
                 leaseWasLost(message, while: "running")
             case .interrupted:
-                try await queue.release([lease])
+                try await queue.snooze([lease])
                 metrics.released.increment()
+            case .snoozed(let snooze):
+                let result = try await queue.snooze([lease], for: snooze.delay)
+                guard result.allApplied else { return leaseWasLost(message, while: "snoozing") }
+                metrics.snoozed.increment()
+                logger.debug("snoozed", metadata: ["message_id": "\(message.id)", "reason": "\(snooze.reason)", "delay": "\(snooze.delay)"])
             case .failed(let error, let retryable):
-                let attempt = Int(message.readCount)
+                let attempt = message.attempt
                 if retryable && attempt < maxAttempts {
                     let delay = backoff.delay(afterAttempt: attempt)
                     let result = try await queue.release([lease], delay: delay, error: error)
@@ -277,9 +298,11 @@ final class WorkerRuntime: Sendable {
             do {
                 if !leases.isEmpty {
                     let outcome = try await queue.extend(leases, by: visibilityTimeout)
-                    if !outcome.lost.isEmpty {
-                        inFlight.markLost(outcome.lost.map(\.messageID))
-                        logger.warning("heartbeat found leases lost; cancelling their handlers", metadata: ["count": "\(outcome.lost.count)"])
+                    let lost = inFlight.markLost(outcome.lost.map(\.messageID))
+                    if !lost.isEmpty {
+                        logger.warning("heartbeat found leases lost; cancelling their handlers", metadata: [
+                            "count": "\(lost.count)", "message_ids": "\(lost.prefix(10).map(String.init).joined(separator: ","))",
+                        ])
                     }
                 }
                 try await recordHeartbeat()
@@ -311,7 +334,7 @@ final class WorkerRuntime: Sendable {
         let leftovers = inFlight.cancelAll()
         guard !leftovers.isEmpty else { return }
         logger.warning("drain timeout: releasing unfinished leases", metadata: ["count": "\(leftovers.count)"])
-        _ = await Task { try? await self.queue.release(leftovers) }.value
+        _ = await Task { try? await self.queue.snooze(leftovers) }.value
     }
 }
 

@@ -14,6 +14,10 @@ import Muster
 /// runs as a plain handler, task `member` as a barrier member (its result is
 /// `{"pid": …}`).
 ///
+/// `--gated-pipeline` also runs the pipeline `gated` (see `gatedPipeline`): its one stage's
+/// split waits at the gate of its start message, so a test can kill the process while the
+/// orchestration claim is held and nothing is committed.
+///
 /// `--complete-then-crash` instead leases one message, runs its barrier completion inside a
 /// transaction and SIGKILLs the process before the commit.
 struct TestWorkerCommand: AsyncParsableCommand {
@@ -27,6 +31,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-timeout")) var drainTimeout: DurationArgument?
     @Option(name: .customLong("record-table")) var recordTable: String
     @Flag(name: .customLong("complete-then-crash")) var completeThenCrash = false
+    @Flag(name: .customLong("gated-pipeline")) var gatedPipeline = false
 
     struct Instruction: Decodable, Sendable {
         var action: String
@@ -49,6 +54,12 @@ struct TestWorkerCommand: AsyncParsableCommand {
         )
         if completeThenCrash { try await crashMidCompletion(client: client, schema: schema) }
         let proceeded = "SELECT 1 FROM \(schema.quoted).\"\(recordTable)\" WHERE message_id = $1::bigint AND event = 'proceed'"
+        /// Waits until the test records a `proceed` event for the message.
+        let gate: @Sendable (Int64) async throws -> Void = { messageID in
+            while try await client.withTransaction({ try await $0.execute(proceeded, ["\(messageID)"]) }) == 0 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         let record = "INSERT INTO \(schema.quoted).\"\(recordTable)\" (message_id, read_ct, pid, event) VALUES ($1::bigint, $2::int, $3::int, $4)"
         var worker = Worker(
             client: client, queue: queue,
@@ -57,38 +68,55 @@ struct TestWorkerCommand: AsyncParsableCommand {
                 drainTimeout: drainTimeout?.duration ?? .seconds(30), pollInterval: .milliseconds(200)
             )
         )
-        let behave: @Sendable (Instruction, HandlerContext) async throws -> Void = { instruction, context in
-            let note: @Sendable (String) async throws -> Void = { event in
-                _ = try await client.withTransaction { tx in
-                    try await tx.execute(record, ["\(context.messageID)", "\(context.attempt)", "\(getpid())", event])
-                }
+        /// Records `event` for the delivery (its attempt in the `read_ct` column).
+        let note: @Sendable (String, HandlerContext) async throws -> Void = { event, context in
+            _ = try await client.withTransaction { tx in
+                try await tx.execute(record, ["\(context.messageID)", "\(context.attempt)", "\(getpid())", event])
             }
-            try await note("started")
+        }
+        let behave: @Sendable (Instruction, HandlerContext) async throws -> Void = { instruction, context in
+            try await note("started", context)
             let act = instruction.until_attempt.map { context.attempt <= $0 } ?? true
             if act {
                 switch instruction.action {
                 case "sleep": try await Task.sleep(for: .milliseconds(Int64((instruction.seconds ?? 1) * 1000)))
-                case "gate":
-                    while try await client.withTransaction({ try await $0.execute(proceeded, ["\(context.messageID)"]) }) == 0 {
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
+                case "gate": try await gate(context.messageID)
                 case "throw": throw Failure(description: "instructed to fail on attempt \(context.attempt)")
                 case "crash": kill(getpid(), SIGKILL)
                 case "hang": await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
                 default: break
                 }
             }
-            try await note("finished")
+            try await note("finished", context)
         }
         worker.register(task: "test", as: Instruction.self, behave)
         worker.registerMember(task: "member", as: Instruction.self) { instruction, context in
             try await behave(instruction, context)
             return ["pid": Int(getpid())]
         }
+        if gatedPipeline {
+            try worker.register(Self.gatedPipeline(queue: queue) { context in
+                try await note("split-started", context)
+                try await gate(context.messageID)
+            })
+        }
         var logger = Logger(label: "muster.test-worker")
         logger.logLevel = .warning
         try await runUntilSignalled([worker], logger: logger)
         await client.shutdown()
+    }
+
+    /// The pipeline `gated` on `queue`: input n, one stage `parts` whose split runs
+    /// `beforeSplit` (the test worker: record `split-started`, then wait at the gate) and
+    /// returns 0..<n, parts that return themselves, and an aggregate that sums them.
+    static func gatedPipeline(
+        queue: QueueName, beforeSplit: @escaping @Sendable (HandlerContext) async throws -> Void = { _ in }
+    ) -> Pipeline<Int, Int> {
+        Pipeline("gated", queue: queue, input: Int.self)
+            .stage("parts") { (n: Int, context: HandlerContext) in
+                try await beforeSplit(context)
+                return Array(0..<n)
+            } process: { (i: Int, _: HandlerContext) in i } aggregate: { (_: Int, parts: [Int], _: HandlerContext) in parts.reduce(0, +) }
     }
 
     /// Leases one barrier member and records its completion in a transaction that never
