@@ -11,8 +11,10 @@ import Testing
     private struct Summary: Decodable {
         struct Chaos: Decodable, Equatable {
             var kills: Int
+            var claimHolderKills: Int
             var leasesHeldByKilled: Int
             var terminations: Int
+            var restarts: Int
         }
 
         var executions: Int
@@ -21,6 +23,7 @@ import Testing
         var messages: Int
         var expectedMessages: Int
         var retries: Int
+        var leaseLossWarnings: Int
         var deadLetters: Int
         var messagesLeft: Int
         var barriers: Int
@@ -124,6 +127,7 @@ import Testing
             #expect(summary.problems.isEmpty, "\(summary.problems)")
             #expect(summary.executions == Self.executions && summary.executionIDs.count == Self.executions)
             #expect(summary.chaos == nil)
+            #expect(summary.leaseLossWarnings == 0)
 
             let tables = try await tableCounts(in: schema, of: summary.executionIDs)
             #expect(tables.completed == Self.executions)
@@ -173,11 +177,35 @@ import Testing
         }
     }
 
+    @Test func chaosDemoThroughServerRestartsWithTightSettingsFailsNoExecution() async throws {
+        // The demo owns this server (the embedded one, in a directory of this test's), so its
+        // chaos also restarts it: a fast shutdown, then an immediate one (crash recovery).
+        let directory = FileManager.default.temporaryDirectory.appending(path: "muster-demo-\(UUID().uuidString.prefix(8))").path
+        let result = try await ChildProcess.run(
+            ["demo", "--embedded", "--chaos", "--visibility-timeout", "5s", "--max-attempts", "5",
+             "--executions", "\(Self.executions)", "--parts", "\(Self.parts)", "--json", "--timeout", "3m"],
+            environment: ["MUSTER_EMBEDDED_DIR": directory]
+        )
+        _ = try await ChildProcess.run(["embedded", "destroy", "--dir", directory])
+        #expect(result.status == 0, "\(result.output)")
+        let summary = try parseSummary(from: result.output)
+        #expect(summary.problems.isEmpty, "\(summary.problems)")
+        #expect(summary.completed == Self.executions && summary.failed == 0, "no execution failed by faults")
+        #expect(summary.outputsMatching == Self.executions)
+        #expect(summary.messages == Self.expectedMessages && summary.deadLetters == 0 && summary.messagesLeft == 0)
+        #expect(summary.callbacks == summary.barriers)
+        let chaos = try #require(summary.chaos, "no chaos counts in the summary")
+        #expect(chaos.restarts == 2, "a fast and an immediate restart")
+        #expect(chaos.claimHolderKills >= 1, "no kill landed while a worker held an orchestration claim")
+        #expect(chaos.kills >= chaos.claimHolderKills)
+    }
+
     @Test func demoRefusesBadInputWithStatusTwo() async throws {
         try await TestDatabase.withSchema { schema in
             let cases = [
                 (["--executions", "0"], "--executions"), (["--executions", "many"], "--executions"),
                 (["--parts", "0"], "--parts"), (["--workers", "65"], "--workers"), (["--timeout", "soon"], "--timeout"),
+                (["--max-attempts", "0"], "--max-attempts"), (["--visibility-timeout", "10ms"], "--visibility-timeout"),
             ]
             for (arguments, option) in cases {
                 let result = try await demo(arguments, schema: schema)

@@ -118,12 +118,13 @@ extension MusterError {
     /// transaction back, so it had no effect.
     var isRolledBackConflict: Bool { sqlState == "40P01" || sqlState == "40001" }
 
-    /// The server could not do the work now but may soon: unreachable, a connection lost,
-    /// no pooled connection in time, the server starting up, shutting down or in recovery
-    /// (57P01-57P03), too many connections (53300), or read-only (25006: a standby, e.g.
-    /// mid-failover). A login the server refused (bad password, unknown role or database,
-    /// no pg_hba.conf entry) will not get better by waiting and is not included.
-    var isServerUnavailable: Bool {
+    /// True when the server could not do the work now but may soon, so trying again later is
+    /// the answer: unreachable, a connection lost, no pooled connection in time, the server
+    /// starting up, shutting down or in recovery (57P01-57P03), too many connections (53300),
+    /// or read-only (25006: a standby, e.g. mid-failover). A login the server refused (bad
+    /// password, unknown role or database, no pg_hba.conf entry) will not get better by
+    /// waiting and is not included.
+    public var isServerUnavailable: Bool {
         switch code {
         case .connectionLost, .timeout:
             return true

@@ -14,6 +14,14 @@ public struct Transaction: Sendable {
             try await connection.query(sql, parameters).affectedRows
         }
     }
+
+    /// Runs one query of the caller's in this transaction and returns its rows, each value as
+    /// PostgreSQL prints it (nil for NULL). Parameters are bound, never spliced into the SQL.
+    public func query(_ sql: String, _ parameters: [String?] = []) async throws -> [[String?]] {
+        try await client.translatingErrors {
+            try await connection.query(sql, parameters).rows.map(\.values)
+        }
+    }
 }
 
 extension MusterClient {

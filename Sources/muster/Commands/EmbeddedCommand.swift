@@ -18,7 +18,7 @@ struct EmbeddedCommand: ParsableCommand {
     )
 
     struct Location: ParsableArguments {
-        @Option(help: "Cluster directory (default: .muster/postgres under the current directory).")
+        @Option(help: "Cluster directory (default: $MUSTER_EMBEDDED_DIR, else .muster/postgres under the current directory).")
         var dir: String?
 
         var server: EmbeddedPostgres {

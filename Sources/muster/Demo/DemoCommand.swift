@@ -17,9 +17,15 @@ struct DemoCommand: AsyncParsableCommand {
             parallel, aggregated into a report that is compared with one computed directly. Exits 1 \
             when the result is not correct.
 
+            With --chaos the workers run as processes that are SIGKILLed (first those holding an \
+            orchestration claim, mid-split) and restarted while their connections are cut; on the \
+            embedded server the demo also restarts it twice, fast and then immediate (a crash). \
+            The summary then counts the faults, the redeliveries, the lease-lost warnings and the \
+            executions failed by faults (the result is only correct when that is 0).
+
             Example: muster demo
                      muster demo --executions 3 --parts 20 --json
-                     muster demo --chaos
+                     muster demo --chaos --visibility-timeout 5s --max-attempts 5
             """
     )
 
@@ -28,7 +34,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Parts (chunks) per execution in the first stage; the second has one per 10.") var parts = 100
     @Option(help: "Workers (in-process; processes with --chaos).") var workers = 4
     @OptionGroup var worker: DemoWorkerOptions
-    @Flag(help: "Kill and restart worker processes and terminate database connections during the run.") var chaos = false
+    @Flag(help: "Kill and restart worker processes, terminate database connections and restart the embedded server during the run.")
+    var chaos = false
+    @Option(name: .customLong("visibility-timeout"), help: "The demo queue's visibility timeout (default 30s; 2s with --chaos).")
+    var visibilityTimeout: DurationArgument?
+    @Option(name: .customLong("max-attempts"), help: "The demo queue's max attempts.") var maxAttempts = 5
     @Option(help: "Give up after this long.") var timeout = DurationArgument(argument: "10m")!
     @Flag(help: "Print the summary as JSON (progress still goes to stderr).") var json = false
 
@@ -36,6 +46,10 @@ struct DemoCommand: AsyncParsableCommand {
         guard (1...10_000).contains(executions) else { throw ValidationError("--executions must be between 1 and 10000") }
         guard (1...100_000).contains(parts) else { throw ValidationError("--parts must be between 1 and 100000") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
+        guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 1000") }
+        if let visibilityTimeout, !(.seconds(1) ... .seconds(43_200)).contains(visibilityTimeout.duration) {
+            throw ValidationError("--visibility-timeout must be between 1s and 12h")
+        }
     }
 
     func run() async throws {
@@ -66,9 +80,9 @@ struct DemoCommand: AsyncParsableCommand {
         runID: String, client: MusterClient, configuration: DatabaseConfiguration, embedded: Bool, schema: SchemaName,
         began: ContinuousClock.Instant
     ) async throws -> DemoSummary {
-        // Chaos kills workers: their leases must come back fast, and attempts must outlast the kills.
+        // Chaos kills workers: by default their leases come back fast.
         let settings = QueueSettings(
-            visibilityTimeout: chaos ? .seconds(2) : .seconds(30), maxAttempts: 25,
+            visibilityTimeout: visibilityTimeout?.duration ?? (chaos ? .seconds(2) : .seconds(30)), maxAttempts: maxAttempts,
             retryBackoffBase: .milliseconds(50), retryBackoffMax: .seconds(1),
             maxPayloadBytes: 64 << 20, archiveOnAck: true   // a stage's input travels in its callback message
         )
@@ -88,23 +102,25 @@ struct DemoCommand: AsyncParsableCommand {
             ids.append(try await client.start(pipeline, input: corpus, idempotencyKey: "demo-\(runID)-\(index)", summary: summary).id)
         }
 
+        let leaseLosses = LeaseLossTally()
         let workerSet = try DemoWorkers(
             count: workers, processes: chaos, applicationName: "muster-demo-\(runID)-worker",
             processArguments: databaseArguments(embedded: embedded, schema: schema) + workerOptions.arguments,
             makeClient: { MusterClient(database: configuration, schema: schema, options: .init(maxConnections: workerOptions.effectiveConcurrency + 2, applicationName: $0)) },
-            makeWorker: { try workerOptions.makeWorker(client: $0) },
+            makeWorker: { try workerOptions.makeWorker(client: $0, logger: leaseLosses.logger(label: "muster")) },
             reaper: Reaper(client: client, options: ReaperOptions(leaseTTL: .seconds(5), sweepInterval: .seconds(1)))
         )
         let monkey = chaos ? DemoChaos(workers: workerSet, client: MusterClient(
             database: configuration, schema: schema, options: .init(maxConnections: 1, applicationName: "muster-chaos")
-        ), connections: "muster-demo-\(runID)") : nil
+        ), connections: "muster-demo-\(runID)", server: embedded ? EmbeddedPostgres(directory: EmbeddedPostgres.defaultDirectory) : nil) : nil
         var progress = DemoProgress(
             stages: [("chunks", corpora.map(\.chunks).reduce(0, +)), ("documents", corpora.map(\.documents).reduce(0, +))],
             executions: executions
         )
         var failure: (any Error)?
         do {
-            try await waitForExecutions(ids, client: client, workers: workerSet, chaos: monkey, progress: &progress, since: started)
+            let parts = corpora.map { $0.chunks + $0.documents }.reduce(0, +)
+            try await waitForExecutions(ids, parts: parts, client: client, workers: workerSet, chaos: monkey, progress: &progress, since: started)
         } catch {
             failure = error
         }
@@ -117,25 +133,33 @@ struct DemoCommand: AsyncParsableCommand {
         for id in ids { if let execution = try await client.executions.get(id) { finished.append(execution) } }
         return DemoSummary(
             stats: try await client.executions.stats(of: ids), executions: finished, corpora: corpora, workers: workers,
-            processing: processing, wall: Self.seconds(ContinuousClock.now - began), chaos: monkey?.current
+            processing: processing, wall: Self.seconds(ContinuousClock.now - began), chaos: monkey?.current,
+            leaseLossWarnings: leaseLosses.count + (chaos ? LeaseLossTally.count(inLog: workerSet.logPath) : 0)
         )
     }
 
-    /// Shows progress until every execution is terminal; throws when a worker process died on
-    /// its own or the timeout passed.
+    /// Shows progress until every execution is terminal, and tells chaos how far the `parts`
+    /// have come; throws when a worker process died on its own or the timeout passed. While
+    /// the server is unavailable (chaos restarts it) it keeps waiting.
     private func waitForExecutions(
-        _ ids: [UUID], client: MusterClient, workers: DemoWorkers, chaos: DemoChaos?, progress: inout DemoProgress, since started: ContinuousClock.Instant
+        _ ids: [UUID], parts: Int, client: MusterClient, workers: DemoWorkers, chaos: DemoChaos?,
+        progress: inout DemoProgress, since started: ContinuousClock.Instant
     ) async throws {
         while true {
-            let stats = try await client.executions.stats(of: ids)
-            let finished = stats.count(.completed) + stats.count(.failed) + stats.count(.canceled)
-            progress.show(stats, elapsed: Self.seconds(ContinuousClock.now - started), chaos: chaos?.current, final: finished == ids.count)
-            if finished == ids.count { return }
             if let status = workers.unexpectedExits().first {
                 throw CommandFailure(message: "a worker process exited on its own (status \(status)); its output is in \(workers.logPath)", status: 1)
             }
             guard ContinuousClock.now - started < timeout.duration else {
                 throw CommandFailure(message: "the demo did not finish within \(timeout.duration); see `muster status`", status: 1)
+            }
+            do {
+                let stats = try await client.executions.stats(of: ids)
+                let finished = stats.count(.completed) + stats.count(.failed) + stats.count(.canceled)
+                chaos?.update(progress: Double(stats.stages.map(\.membersDone).reduce(0, +)) / Double(max(parts, 1)))
+                progress.show(stats, elapsed: Self.seconds(ContinuousClock.now - started), chaos: chaos?.current, final: finished == ids.count)
+                if finished == ids.count { return }
+            } catch let error as MusterError where error.isServerUnavailable && chaos != nil {
+                // The server is restarting; the workers ride it out, and so does the progress.
             }
             try await Task.sleep(for: progress.interval)
         }

@@ -28,7 +28,9 @@ enum DemoPipeline {
         }
         return Pipeline(name, queue: queue, input: Corpus.self)
             .stage("chunks") { corpus, _ in
-                corpus.chunkRefs
+                // Reading the corpus takes a moment, under the start step's claim.
+                if behaviour.work > .zero { try await Task.sleep(for: behaviour.work) }
+                return corpus.chunkRefs
             } process: { chunk, _ in
                 try await work()
                 return chunk.count()

@@ -13,7 +13,10 @@ struct DemoSummary: Codable {
     /// Messages acked (the demo queue archives on ack): every start, part and aggregate.
     var messages: Int
     var expectedMessages: Int
+    /// Deliveries beyond each message's first: transient failures, kills, snoozes.
     var retries: Int
+    /// Lost-lease warnings the workers logged: 0 without faults.
+    var leaseLossWarnings: Int
     var deadLetters: Int
     var messagesLeft: Int
     var barriers: Int
@@ -37,7 +40,7 @@ struct DemoSummary: Codable {
     /// callback per barrier, every message acked once, nothing dead-lettered or left over.
     init(
         stats: ExecutionSetStats, executions: [Execution], corpora: [Corpus], workers: Int,
-        processing: Double, wall: Double, chaos: DemoChaos.Counts?
+        processing: Double, wall: Double, chaos: DemoChaos.Counts?, leaseLossWarnings: Int
     ) {
         let expectedReports = corpora.map { $0.expectedReport() }
         let outputs = executions.map { try? $0.output?.decode(as: CorpusReport.self) }
@@ -50,6 +53,7 @@ struct DemoSummary: Codable {
         // Per execution: its start, one message per part of each stage, one aggregate per stage.
         expectedMessages = corpora.map { 1 + $0.chunks + 1 + $0.documents + 1 }.reduce(0, +)
         retries = stats.retries
+        self.leaseLossWarnings = leaseLossWarnings
         deadLetters = stats.deadLetters
         messagesLeft = stats.messagesWaiting
         barriers = stats.stages.map(\.barriers).reduce(0, +)
@@ -66,6 +70,8 @@ struct DemoSummary: Codable {
 
         var problems: [String] = []
         if completed != corpora.count { problems.append("\(completed) of \(corpora.count) executions completed") }
+        if failed > 0 { problems.append("\(failed) executions failed by faults (the demo's own failures are transient and retried)") }
+        if chaos == nil && leaseLossWarnings > 0 { problems.append("\(leaseLossWarnings) lost-lease warnings in a run without faults") }
         if outputsMatching != corpora.count { problems.append("\(outputsMatching) of \(corpora.count) outputs match the expected report") }
         if barriers != 2 * corpora.count || barriersFinalized != barriers {
             problems.append("\(barriersFinalized) of \(barriers) barriers finalized (expected \(2 * corpora.count))")
@@ -88,15 +94,18 @@ struct DemoSummary: Codable {
             "Summary",
             "  executions    \(n(completed)) completed, \(n(failed)) failed (of \(n(executions)); \(n(partsPerExecution)) parts each, 2 stages, \(workers) workers)",
             "  messages      \(n(messages)) acked of \(n(expectedMessages)) expected, \(n(messagesLeft)) left in the queue",
-            "  retries       \(n(retries)) redeliveries (transient failures, expired leases)",
+            "  retries       \(n(retries)) redeliveries (transient failures, expired leases, snoozes)",
+            "  lease losses  \(n(leaseLossWarnings)) lost-lease warnings\(chaos == nil ? " (must be 0 without faults)" : "")",
             "  dead letters  \(n(deadLetters))",
             "  parts         \(n(partsDone)) of \(n(parts)) done, each counted once",
             "  callbacks     \(n(callbacks)) acked for \(n(barriers)) barriers (\(n(barriersFinalized)) finalized)",
             "  output        \(n(outputsMatching)) of \(n(executions)) reports equal the one computed directly",
         ]
         if let chaos {
-            let killed = "\(n(chaos.kills)) worker processes killed (holding \(n(chaos.leasesHeldByKilled)) leases) and restarted"
-            lines.append("  chaos         \(killed), \(n(chaos.terminations)) connections terminated")
+            let killed = "\(n(chaos.kills)) worker processes killed (\(n(chaos.claimHolderKills)) mid-split, holding a claim; "
+                + "\(n(chaos.leasesHeldByKilled)) leases held) and restarted"
+            lines.append("  chaos         \(killed), \(n(chaos.terminations)) connections terminated, \(n(chaos.restarts)) server restarts")
+            lines.append("  faults        \(n(failed)) executions failed by faults")
         }
         let seconds = { (value: Double) in String(format: "%.1f s", value) }
         lines.append("  wall time     \(seconds(processingSeconds)) processing (\(n(Int(messagesPerSecond))) msg/s), \(seconds(wallSeconds)) in all")

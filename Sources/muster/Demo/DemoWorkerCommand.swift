@@ -19,7 +19,7 @@ struct DemoWorkerCommand: AsyncParsableCommand {
             database: try database.configuration(), schema: try database.schemaName(),
             options: .init(maxConnections: worker.effectiveConcurrency + 2, applicationName: applicationName)
         )
-        try await runUntilSignalled([try worker.makeWorker(client: client)], logger: Logger(label: "muster.demo-worker"))
+        try await runUntilSignalled([try worker.makeWorker(client: client, logger: Logger(label: "muster"))], logger: Logger(label: "muster.demo-worker"))
         await client.shutdown()
     }
 }
@@ -68,11 +68,12 @@ struct DemoWorkerOptions: ParsableArguments {
         DemoPipeline.make(.init(work: .milliseconds(workMilliseconds ?? 5), failureRate: failRate))
     }
 
-    /// A worker of the demo queue with the demo pipeline registered.
-    func makeWorker(client: MusterClient) throws -> Worker {
+    /// A worker of the demo queue with the demo pipeline registered, logging to `logger`.
+    func makeWorker(client: MusterClient, logger: Logger) throws -> Worker {
         var worker = Worker(
             client: client, queue: DemoPipeline.queue,
-            options: WorkerOptions(concurrency: effectiveConcurrency, batchSize: effectiveConcurrency, pollInterval: .milliseconds(250))
+            options: WorkerOptions(concurrency: effectiveConcurrency, batchSize: effectiveConcurrency, pollInterval: .milliseconds(250)),
+            logger: logger
         )
         try worker.register(pipeline, claimTTL: .seconds(claimTTL ?? 30))
         return worker

@@ -58,10 +58,15 @@ final class DemoWorkers: Sendable {
     /// Where worker processes write their output.
     var logPath: String { log }
 
-    /// SIGKILLs one random worker process and starts a replacement. `before` runs first with
-    /// the victim's pid (e.g. to count its leases); returns its answer, nil without processes.
-    func killOneAndRestart(before: (pid_t) async throws -> Int) async throws -> Int? {
-        guard let victim = state.withLock({ $0.processes.randomElement() }) else { return nil }
+    /// SIGKILLs the worker process `choose` picks from the running ones and starts a
+    /// replacement. `before` runs first with the victim's pid (e.g. to count its leases);
+    /// returns its answer, nil when nothing was picked.
+    func killOneAndRestart(
+        choosing choose: ([pid_t]) async throws -> pid_t?,
+        before: (pid_t) async throws -> Int
+    ) async throws -> Int? {
+        let running = state.withLock { $0.processes }
+        guard let victim = try await choose(running) else { return nil }
         let answer = try await before(victim)
         kill(victim, SIGKILL)
         _ = Subprocess.waitForExit(victim)

@@ -18,9 +18,12 @@ struct EmbeddedPostgres {
         var log: String
     }
 
-    /// `.muster/postgres` under the current directory.
+    /// `$MUSTER_EMBEDDED_DIR`, else `.muster/postgres` under the current directory.
     static var defaultDirectory: URL {
-        URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appending(path: ".muster/postgres")
+        if let explicit = ProcessInfo.processInfo.environment["MUSTER_EMBEDDED_DIR"], !explicit.isEmpty {
+            return URL(fileURLWithPath: explicit)
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appending(path: ".muster/postgres")
     }
 
     /// The directory the user named (or `.muster/postgres`).
@@ -96,13 +99,15 @@ struct EmbeddedPostgres {
         )
     }
 
-    /// Stops the server (fast shutdown); does nothing when it is not running.
-    func stop() throws {
+    /// Stops the server; does nothing when it is not running. A fast shutdown closes every
+    /// session and checkpoints; `immediate` kills the server as a crash would, and the next
+    /// start runs crash recovery.
+    func stop(immediate: Bool = false) throws {
         let binaries = try Self.serverBinaries()
         guard try isRunning(binaries: binaries) else { return }
         let result = try Subprocess.run(
             binaries.appending(path: "pg_ctl").path,
-            ["stop", "-w", "-m", "fast", "-D", dataDirectory.path],
+            ["stop", "-w", "-m", immediate ? "immediate" : "fast", "-D", dataDirectory.path],
             asUser: serverUser
         )
         guard result.status == 0 else { throw Self.failure("pg_ctl stop failed: \(lastLines(result.output))") }
