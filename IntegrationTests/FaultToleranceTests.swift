@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func successfulHandlerWhoseAckFailsRunsAgainWithoutUsingAnAttempt() async throws {
-        try await WorkerFixture.with(settings: QueueSettings(maxAttempts: 1)) { fixture in
+        try await WorkerFixture.with(settings: QueueSettings(maxAttempts: 3)) { fixture in
             let ack = "\(fixture.schema.quoted).ack(text, bigint[], integer[])"
             let original: String = try await TestDatabase.query("SELECT pg_get_functiondef($1::regprocedure)", [ack]).single().decode(0)
             try await TestDatabase.query("""
@@ -123,7 +123,7 @@ import Testing
             try await waitUntil("the message handed back") {
                 try await fixture.queueFixture.count("messages", where: "id = \(id) AND snoozes >= 1") == 1
             }
-            // Not the handler's failure: no error recorded, no attempt used (max attempts is 1).
+            // Not the handler's failure: no error recorded, no attempt used.
             #expect(try await fixture.queueFixture.count("messages", where: "id = \(id) AND error_ct = 0 AND last_error IS NULL") == 1)
             #expect(worker.output().contains("settling a successful handler's result failed"))
             #expect(worker.output().contains("ack refused by the test"))
@@ -138,6 +138,29 @@ import Testing
             #expect(events.map(\.event) == Array(repeating: ["started", "finished"], count: events.count / 2).flatMap { $0 })
             #expect(events.allSatisfy { $0.readCount == 1 }, "every run was attempt 1")
             #expect(try await fixture.queueFixture.count("dead_letters") == 0)
+        }
+    }
+
+    @Test func successfulHandlerWhoseAckIsAlwaysRefusedEndsInDeadLettersInsteadOfLooping() async throws {
+        try await WorkerFixture.with(settings: QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))) { fixture in
+            try await TestDatabase.query("""
+                CREATE OR REPLACE FUNCTION \(fixture.schema.quoted).ack(queue text, ids bigint[], read_cts integer[])
+                RETURNS TABLE (id bigint, acked boolean) LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'ack refused for good'; END $$
+                """)
+            let id = try await fixture.send("succeed")
+            let worker = try fixture.startWorker()
+            defer { worker.kill(SIGKILL) }
+            // Two hand-backs (max attempts), then the refusal counts: two failed attempts.
+            try await waitUntil("the message dead-lettered") {
+                try await fixture.time.endDelays(on: fixture.queue.name)
+                return try await fixture.queueFixture.count("dead_letters", where: "id = \(id)") == 1
+            }
+            let dead = try #require(try await fixture.queue.deadLetters(id: id).first)
+            #expect(dead.reason == "max_attempts")
+            #expect(dead.snoozes == 2 && dead.readCount == 4 && dead.errorCount == 2)
+            #expect(dead.lastError?.contains("settling the result failed") == true && dead.lastError?.contains("ack refused for good") == true)
+            #expect(try await fixture.eventCount("finished") == 4)
         }
     }
 
@@ -195,6 +218,12 @@ import Testing
             defer { worker.kill(SIGKILL) }
             try await waitUntil("the worker to wait for the server") { worker.output().contains("the database is unavailable; trying again") }
             #expect(kill(worker.pid, 0) == 0, "the worker waits instead of exiting: \(worker.output())")
+
+            // Told to stop while it waits, a worker stops at once and cleanly.
+            let impatient = try ChildProcess(["test-worker", "--database-url", server.url, "--queue", "jobs", "--record-table", "events"])
+            try await waitUntil("the second worker to wait for the server") { impatient.output().contains("the database is unavailable") }
+            impatient.kill(SIGTERM)
+            #expect(await impatient.wait() == 0, "\(impatient.output())")
 
             try await server.start()
             let checker = MusterClient(database: database)

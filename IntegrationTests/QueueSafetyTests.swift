@@ -105,6 +105,27 @@ import Testing
         }
     }
 
+    @Test func snoozedDeliveriesDoNotCountTowardMaxAttemptsButCrashesDo() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxAttempts: 2)) { fixture in
+            let sent = try await fixture.queue.send(QueueFixture.payload(1))
+            let first = try #require(try await fixture.queue.read().first)
+            #expect(first.attempt == 1)
+            #expect(try await fixture.queue.snooze([first.lease]).allApplied)
+            #expect(try await !fixture.queue.snooze([first.lease]).allApplied, "fenced: that lease is gone")
+            // Snoozed: delivered again as the same attempt, with the next read count.
+            let again = try #require(try await fixture.queue.read().first)
+            #expect(again.attempt == 1 && again.readCount == 2)
+            // Two deliveries die (their leases just expire): attempts 1 and 2 are used up.
+            try await fixture.time.expireLeases(on: fixture.queue.name)
+            let last = try #require(try await fixture.queue.read().first)
+            #expect(last.attempt == 2 && last.readCount == 3)
+            try await fixture.time.expireLeases(on: fixture.queue.name)
+            #expect(try await fixture.queue.read().isEmpty)
+            let dead = try #require(try await fixture.queue.deadLetters(id: sent.id).first)
+            #expect(dead.reason == "max_attempts" && dead.readCount == 3 && dead.snoozes == 1 && dead.errorCount == 0)
+        }
+    }
+
     @Test func deadLettersCanBeRequeuedAndPurged() async throws {
         try await QueueFixture.with { fixture in
             try await fixture.queue.send([QueueFixture.payload(1), QueueFixture.payload(2)])

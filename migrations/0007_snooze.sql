@@ -9,8 +9,13 @@
 -- read_ct - snoozes.
 
 ALTER TABLE messages ADD COLUMN snoozes integer NOT NULL DEFAULT 0;
+ALTER TABLE dead_letters ADD COLUMN snoozes integer NOT NULL DEFAULT 0;
 
 COMMENT ON COLUMN messages.snoozes IS 'Deliveries handed back by snooze(), which do not count as attempts: attempts used = read_ct - snoozes.';
+COMMENT ON COLUMN messages.read_ct IS 'Deliveries so far, snoozed ones included; it only grows. Each read increments it; an ack, extension, release or snooze must carry the current value (the fencing token).';
+COMMENT ON COLUMN queues.max_attempts IS 'Attempts (deliveries less snoozes) after which a message is moved to dead_letters instead of being read again.';
+COMMENT ON COLUMN dead_letters.snoozes IS 'Deliveries that were handed back without using an attempt (snoozed).';
+COMMENT ON COLUMN dead_letters.error_ct IS 'Deliveries that ended with a recorded error; read_ct - snoozes - error_ct died without recording one.';
 
 -- read() as in 0002, with the poison check on attempts (read_ct - snoozes) instead of
 -- deliveries, and the delivery's attempt number returned for the handler.
@@ -65,9 +70,9 @@ BEGIN
     ),
     buried AS (
         INSERT INTO dead_letters (id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
-                                  read_ct, error_ct, last_error, leased_by, reason)
+                                  read_ct, snoozes, error_ct, last_error, leased_by, reason)
         SELECT p.id, p.queue, p.payload, p.headers, p.task, p.execution_id, p.priority, p.dedup_key, p.enqueued_at,
-               p.read_ct, p.error_ct, p.last_error, p.leased_by, 'max_attempts'
+               p.read_ct, p.snoozes, p.error_ct, p.last_error, p.leased_by, 'max_attempts'
         FROM poisoned AS p
     ),
     leased AS (
@@ -121,6 +126,45 @@ $$;
 
 COMMENT ON FUNCTION snooze(text, bigint[], integer[], interval[]) IS
     'Fenced hand-back of a batch that does not use an attempt (snoozes + 1, no error recorded): (id, snoozed) per lease.';
+
+-- dead_letter() as in 0002, keeping the snoozes, so a dead letter still tells attempts from
+-- hand-backs and crashes from both.
+CREATE OR REPLACE FUNCTION dead_letter(queue text, ids bigint[], read_cts integer[], reasons text[], errors text[] DEFAULT NULL)
+RETURNS TABLE (id bigint, moved boolean)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := coalesce(cardinality(ids), 0);
+BEGIN
+    PERFORM check_leases(ids, read_cts);
+    PERFORM queue_settings(dead_letter.queue);
+    IF cardinality(reasons) IS DISTINCT FROM n OR array_position(reasons, NULL) IS NOT NULL
+       OR (errors IS NOT NULL AND cardinality(errors) <> n) THEN
+        RAISE EXCEPTION 'dead_letter: one non-NULL reason (and optional error) per id' USING ERRCODE = 'MU003';
+    END IF;
+    RETURN QUERY
+    WITH wanted AS (
+        SELECT w.id, w.read_ct, w.reason, w.error
+        FROM unnest(ids, read_cts, reasons, coalesce(errors, array_fill(NULL::text, ARRAY[n])))
+             AS w(id, read_ct, reason, error)
+    ),
+    removed AS (
+        DELETE FROM messages AS m
+        USING wanted AS w
+        WHERE m.id = w.id AND m.read_ct = w.read_ct AND m.state = 'leased' AND m.queue = dead_letter.queue
+        RETURNING m.*, w.reason AS reason, w.error AS error
+    ),
+    buried AS (
+        INSERT INTO dead_letters (id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
+                                  read_ct, snoozes, error_ct, last_error, leased_by, reason)
+        SELECT id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
+               read_ct, snoozes, error_ct + (error IS NOT NULL)::integer, coalesce(error, last_error), leased_by, reason
+        FROM removed
+        RETURNING id
+    )
+    SELECT w.id, b.id IS NOT NULL FROM wanted AS w LEFT JOIN buried AS b ON b.id = w.id;
+END
+$$;
 
 -- The reaper's deadline sweeps spare work still in retry: attempts, not deliveries, decide.
 CREATE OR REPLACE FUNCTION message_is_alive(m messages) RETURNS boolean

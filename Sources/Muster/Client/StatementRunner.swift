@@ -96,7 +96,7 @@ extension MusterClient {
     /// For a service's start (`Worker.run`, `Reaper.run`): a worker started while the
     /// database restarts waits for it, as a running worker rides out the same outage.
     func waitingForServer<T>(_ what: String, _ operation: () async throws -> T) async throws -> T {
-        let backoff = RetryBackoff(base: .milliseconds(100), max: .seconds(5))
+        let backoff = RetryBackoff.reconnect
         var failures = 0
         while true {
             do {
@@ -129,8 +129,14 @@ extension MusterError {
         case .connectionLost, .timeout:
             return true
         case .connectFailed:
-            let refusedLogin = ["authentication failed", "does not exist", "pg_hba.conf", "permission denied"]
-            return !refusedLogin.contains { message.contains($0) }
+            // Only failures known to pass: anything else (a refused login, a bad certificate,
+            // a mistyped host, a message in another language) is reported at once.
+            let passing = [
+                "Connection refused", "timed out", "timeout expired", "starting up", "shutting down", "recovery mode",
+                "not yet accepting connections", "too many clients", "closed the connection unexpectedly",
+                "Temporary failure in name resolution", "No route to host", "Network is unreachable", "terminating connection",
+            ]
+            return passing.contains { message.contains($0) }
         default:
             return ["57P01", "57P02", "57P03", "53300", "25006"].contains(sqlState ?? "")
         }

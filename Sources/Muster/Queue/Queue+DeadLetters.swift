@@ -13,9 +13,12 @@ public struct DeadLetter: Sendable {
     public var priority: Int16
     public var dedupKey: String
     public var enqueuedAt: Date
-    /// Deliveries made; `readCount - errorCount` of them died without recording an error.
+    /// Deliveries made; `readCount - snoozes - errorCount` of them died without recording an
+    /// error.
     public var readCount: Int32
     public var errorCount: Int32
+    /// Deliveries handed back without using an attempt (`Queue.snooze`).
+    public var snoozes: Int32
     /// The last recorded error; nil means the deliveries died without recording one (crashes).
     public var lastError: String?
     /// `max_attempts`, `non_retryable`, `explicit`, …
@@ -31,8 +34,8 @@ extension DeadLetter {
             headers: try row.decodeIfPresent(3, as: String.self).map { try JSONPayload(trusted: $0).decode(as: [String: String].self) } ?? [:],
             task: try row.decodeIfPresent(4), executionID: try row.decodeIfPresent(5), priority: try row.decode(6),
             dedupKey: try row.decode(7), enqueuedAt: try row.decode(8), readCount: try row.decode(9),
-            errorCount: try row.decode(10), lastError: try row.decodeIfPresent(11), reason: try row.decode(12),
-            deadAt: try row.decode(13)
+            errorCount: try row.decode(10), snoozes: try row.decode(14), lastError: try row.decodeIfPresent(11),
+            reason: try row.decode(12), deadAt: try row.decode(13)
         )
     }
 }

@@ -24,7 +24,7 @@ struct QueueSQL: Sendable {
     /// Column order `DeadLetter.init(row:)` decodes.
     static let deadLetterColumns = """
         id, queue, payload, headers, task, execution_id, priority, dedup_key, enqueued_at,
-        read_ct, error_ct, last_error, reason, dead_at
+        read_ct, error_ct, last_error, reason, dead_at, snoozes
         """
 
     init(schema: SchemaName) {

@@ -33,8 +33,14 @@ public struct Reaper: Service {
     /// missing or of another version.
     public func run() async throws {
         try options.validate()
-        try await client.waitingForServer("starting the reaper") {
-            try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await client.waitingForServer("starting the reaper") {
+                    try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
+                }
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            return      // told to stop while it waited for the database
         }
         let sql = client.orchestrationSQL
         var token: Int64?

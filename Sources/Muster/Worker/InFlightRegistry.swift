@@ -6,15 +6,19 @@ import Synchronization
 /// A lease whose handler has returned is *settling* until its ack (or release) is written.
 /// Its row may vanish at any moment (the ack committed), so a heartbeat that misses it has
 /// found nothing lost; the settle itself reports a lease that really was lost.
+///
+/// Entries are keyed by lease, not by message: a message whose lease this worker lost can
+/// come back to it (read again after the lease expired) while the old handler still runs.
+/// The newer delivery marks the older lease lost and cancels its handler; each keeps its own
+/// entry until it is settled.
 final class InFlightRegistry: Sendable {
     private struct Entry {
-        var lease: Lease
         var task: Task<Void, Never>?
         var lost = false
         var settling = false
     }
 
-    private let entries = Mutex<[Int64: Entry]>([:])
+    private let entries = Mutex<[Lease: Entry]>([:])
     private let changes: AsyncStream<Void>.Continuation
     /// Yields whenever an entry is removed (a slot freed) or the worker is told to drain.
     let changed: AsyncStream<Void>
@@ -24,32 +28,43 @@ final class InFlightRegistry: Sendable {
     }
 
     var count: Int { entries.withLock { $0.count } }
-    var leases: [Lease] { entries.withLock { $0.values.map(\.lease) } }
+
+    /// The leases to heartbeat: every one not known to be lost (at most one per message).
+    var leases: [Lease] { entries.withLock { $0.filter { !$0.value.lost }.map(\.key) } }
 
     func add(_ lease: Lease) {
-        entries.withLock { $0[lease.messageID] = Entry(lease: lease) }
+        let superseded = entries.withLock { entries -> [Task<Void, Never>] in
+            var tasks: [Task<Void, Never>] = []
+            for (old, entry) in entries where old.messageID == lease.messageID && old.readCount < lease.readCount && !entry.lost {
+                entries[old]?.lost = true
+                if let task = entry.task, !entry.settling { tasks.append(task) }
+            }
+            entries[lease] = Entry()
+            return tasks
+        }
+        superseded.forEach { $0.cancel() }
     }
 
-    func attach(_ task: Task<Void, Never>, to id: Int64) {
-        entries.withLock { $0[id]?.task = task }
+    func attach(_ task: Task<Void, Never>, to lease: Lease) {
+        entries.withLock { $0[lease]?.task = task }
     }
 
-    func isLost(_ id: Int64) -> Bool { entries.withLock { $0[id]?.lost ?? false } }
+    func isLost(_ lease: Lease) -> Bool { entries.withLock { $0[lease]?.lost ?? false } }
 
-    /// The handler of `id` returned; its result is being written.
-    func markSettling(_ id: Int64) {
-        entries.withLock { $0[id]?.settling = true }
+    /// The handler of `lease` returned; its result is being written.
+    func markSettling(_ lease: Lease) {
+        entries.withLock { $0[lease]?.settling = true }
     }
 
     /// Marks the leases of running handlers lost and cancels those handlers (cooperatively);
-    /// returns their ids. Leases already settled (gone) or settling are not lost.
-    func markLost(_ ids: [Int64]) -> [Int64] {
+    /// returns their message ids. Leases already settled (gone) or settling are not lost.
+    func markLost(_ leases: [Lease]) -> [Int64] {
         let (lost, tasks) = entries.withLock { entries in
             var lost: [Int64] = [], tasks: [Task<Void, Never>] = []
-            for id in ids {
-                guard let entry = entries[id], !entry.settling else { continue }
-                entries[id]?.lost = true
-                lost.append(id)
+            for lease in leases {
+                guard let entry = entries[lease], !entry.settling, !entry.lost else { continue }
+                entries[lease]?.lost = true
+                lost.append(lease.messageID)
                 if let task = entry.task { tasks.append(task) }
             }
             return (lost, tasks)
@@ -58,8 +73,8 @@ final class InFlightRegistry: Sendable {
         return lost
     }
 
-    func remove(_ id: Int64) {
-        entries.withLock { _ = $0.removeValue(forKey: id) }
+    func remove(_ lease: Lease) {
+        entries.withLock { _ = $0.removeValue(forKey: lease) }
         changes.yield()
     }
 
@@ -67,8 +82,8 @@ final class InFlightRegistry: Sendable {
     /// hold. Settling leases are left to their settle, which is already writing them.
     func cancelAll() -> [Lease] {
         let (tasks, leases) = entries.withLock { entries in
-            let running = entries.values.filter { !$0.settling }
-            return (running.compactMap(\.task), running.map(\.lease))
+            let running = entries.filter { !$0.value.settling }
+            return (running.values.compactMap(\.task), running.filter { !$0.value.lost }.map(\.key))
         }
         tasks.forEach { $0.cancel() }
         return leases

@@ -10,6 +10,9 @@ public struct RetryBackoff: Sendable, Hashable {
         self.max = max
     }
 
+    /// How a worker waits for the database to come back: 100 ms doubling to 5 s.
+    static let reconnect = RetryBackoff(base: .milliseconds(100), max: .seconds(5))
+
     /// The ceiling of the delay after `attempt` failed deliveries (1 = the first).
     public func ceiling(afterAttempt attempt: Int) -> Duration {
         guard attempt > 1 else { return Swift.min(base, max) }

@@ -6,8 +6,8 @@ extension Snooze {
     /// back when the claim would expire (the holder may have died), without using an
     /// attempt. A live holder heartbeats its claim, so the message snoozes again; once the
     /// step finishes, the next delivery finds the tombstone and is acked.
-    static func claimHeld(by holder: String, until expiresAt: Date, ttl: Duration) -> Snooze {
-        let untilExpiry = Duration.milliseconds(Int64(expiresAt.timeIntervalSinceNow * 1000))
+    static func claimHeld(by holder: String, until expiresAt: Date, ttl: Duration, now: Date = Date()) -> Snooze {
+        let untilExpiry = Duration.milliseconds(Int64(expiresAt.timeIntervalSince(now) * 1000))
         // At least a second (clocks differ, and an expiry just past is retried at once), at
         // most one claim lifetime.
         let delay = min(max(untilExpiry + .milliseconds(100), .seconds(1)), max(ttl, .seconds(1)))
@@ -72,21 +72,25 @@ extension Worker {
             case .heldByOther(let holder, let expiresAt):
                 throw Snooze.claimHeld(by: holder, until: expiresAt, ttl: claimTTL)
             case .won(let claim):
-                let heartbeat = Task {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: claimTTL / 3)
-                        guard try await claims.heartbeat(claim) else { return }
-                    }
-                }
-                defer { heartbeat.cancel() }
                 do {
-                    try await handler(payload, claim, context)
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        // A child, so it ends with this delivery: also when the delivery is
+                        // cancelled (time limit, lost lease) while a handler ignores it, and
+                        // the claim then expires instead of being held by a zombie.
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: claimTTL / 3)
+                                // false: lost (stop); an error: try again at the next beat.
+                                if (try? await claims.heartbeat(claim)) == false { return }
+                            }
+                        }
+                        try await handler(payload, claim, context)
+                        group.cancelAll()
+                    }
                 } catch {
-                    heartbeat.cancel()
                     _ = try? await Task { try await claims.release(claim) }.value
                     throw error
                 }
-                heartbeat.cancel()
                 guard try await Task(operation: { try await claims.finish(claim) }).value else {
                     throw Snooze.claimLost(step: step)
                 }

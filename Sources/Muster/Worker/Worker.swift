@@ -67,11 +67,18 @@ public struct Worker: Service {
     /// the one it was built for), or `unknownQueue`.
     public func run() async throws {
         try options.validate()
-        let runtime = try await client.waitingForServer("starting the worker") {
-            try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
-            let runtime = try await WorkerRuntime(worker: self)
-            try await runtime.announce()
-            return runtime
+        let runtime: WorkerRuntime
+        do {
+            runtime = try await cancelWhenGracefulShutdown {
+                try await client.waitingForServer("starting the worker") {
+                    try await Migrator(database: client.database, schema: client.schema, logger: logger).requireCurrent()
+                    let runtime = try await WorkerRuntime(worker: self)
+                    try await runtime.announce()
+                    return runtime
+                }
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            return      // told to stop while it waited for the database: nothing to drain
         }
         try await runtime.run()
     }

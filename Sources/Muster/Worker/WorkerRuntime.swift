@@ -11,8 +11,7 @@ final class WorkerRuntime: Sendable {
     private let worker: Worker
     private let queue: Queue
     private let visibilityTimeout: Duration
-    private let maxAttempts: Int
-    private let backoff: RetryBackoff
+    private let policy: SettlePolicy
     private let logger: Logger
     private let metrics: WorkerMetrics
     private let inFlight = InFlightRegistry()
@@ -35,8 +34,10 @@ final class WorkerRuntime: Sendable {
         self.members = GroupCommit { try await barriers.completeSucceeded(queue: name, $0) }
         let settings = try await worker.client.settings(of: worker.queue)
         visibilityTimeout = worker.options.visibilityTimeout ?? settings.visibilityTimeout
-        maxAttempts = worker.options.maxAttempts ?? settings.maxAttempts
-        backoff = worker.options.backoff ?? RetryBackoff(base: settings.retryBackoffBase, max: settings.retryBackoffMax)
+        policy = SettlePolicy(
+            maxAttempts: worker.options.maxAttempts ?? settings.maxAttempts,
+            backoff: worker.options.backoff ?? RetryBackoff(base: settings.retryBackoffBase, max: settings.retryBackoffMax)
+        )
         logger = worker.logger
         metrics = WorkerMetrics(queue: worker.queue)
         slots = RunSlots(worker.options.concurrency)
@@ -106,7 +107,7 @@ final class WorkerRuntime: Sendable {
                 if !messages.isEmpty { continue }
             } catch {
                 failures += 1
-                let pause = RetryBackoff(base: .milliseconds(100), max: .seconds(5)).ceiling(afterAttempt: failures)
+                let pause = RetryBackoff.reconnect.ceiling(afterAttempt: failures)
                 logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
                 try? await Task.sleep(for: pause)
                 continue
@@ -122,7 +123,7 @@ final class WorkerRuntime: Sendable {
     private func start(_ message: ReceivedMessage) {
         inFlight.add(message.lease)
         let task = Task { await self.deliver(message) }
-        inFlight.attach(task, to: message.id)
+        inFlight.attach(task, to: message.lease)
     }
 
     // MARK: - Handling
@@ -139,7 +140,7 @@ final class WorkerRuntime: Sendable {
     }
 
     private func deliver(_ message: ReceivedMessage) async {
-        defer { inFlight.remove(message.id) }
+        defer { inFlight.remove(message.lease) }
         guard await slots.acquire() else {
             // Prefetched but never started, and the worker is draining: hand it back now.
             await settle(message, .interrupted)
@@ -149,8 +150,8 @@ final class WorkerRuntime: Sendable {
         // The handler's slot is free once it returns: settling is bookkeeping, and acks of
         // handlers that finish meanwhile are group-committed. The message stays in flight
         // (heartbeated) until it is settled, but the fetch loop may read in its place.
+        inFlight.markSettling(message.lease)
         slots.release()
-        inFlight.markSettling(message.id)
         settling.add(1, ordering: .relaxed)
         inFlight.poke()
         // Settle outside this (possibly cancelled) task, so the write is not refused.
@@ -177,9 +178,9 @@ final class WorkerRuntime: Sendable {
         defer { metrics.handlerDuration.record(duration: ContinuousClock.now - started) }
         do {
             let completion = try await withTimeLimit(worker.options.timeLimit) { try await handler(message.payload, context) }
-            return inFlight.isLost(message.id) ? .leaseLost : .succeeded(completion)
+            return inFlight.isLost(message.lease) ? .leaseLost : .succeeded(completion)
         } catch {
-            if inFlight.isLost(message.id) { return .leaseLost }
+            if inFlight.isLost(message.lease) { return .leaseLost }
             if error is CancellationError && isDraining { return .interrupted }
             if let snooze = error as? Snooze { return .snoozed(snooze) }
             if let error = error as? NonRetryableError { return .failed("\(error)", retryable: false) }
@@ -187,60 +188,83 @@ final class WorkerRuntime: Sendable {
         }
     }
 
+    /// Writes the outcome of a delivery. While the database is unavailable (a restart, a
+    /// failover) it keeps trying, with backoff, for up to one visibility timeout: the lease
+    /// outlives a short outage, and a settle that gets through then spares the message a
+    /// redelivery. Past that (or on any other error) the lease is left to expire and the
+    /// message is delivered again.
     private func settle(_ message: ReceivedMessage, _ outcome: Outcome) async {
-        let lease = message.lease
-        do {
-            switch outcome {
-            case .succeeded(let completion):
-                do {
-                    if try await complete(message, completion) { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
-                } catch let failure as ContinuationFailed {
-                    // Nothing was committed: the work the handler asked for failed, so the
-                    // delivery failed like a handler error (retried, or dead-lettered).
-                    await settle(message, .failed("\(failure.underlying)", retryable: !(failure.underlying is NonRetryableError)))
-                } catch let error as MusterError where error.code != .connectionLost {
-                    // The settling statement itself was refused (not lost): the handler did
-                    // its part, so this is not its failure. Hand the message back without
-                    // using an attempt, after a backoff, rather than let the lease expire.
-                    logger.warning("settling a successful handler's result failed; handing the message back without using an attempt", metadata: [
-                        "message_id": "\(message.id)", "error": "\(error)",
-                    ])
-                    await settle(message, .snoozed(Snooze(
-                        for: backoff.delay(afterAttempt: message.attempt), reason: "settling the result failed"
-                    )))
-                }
-            case .leaseLost:
-                leaseWasLost(message, while: "running")
-            case .interrupted:
-                try await queue.snooze([lease])
-                metrics.released.increment()
-            case .snoozed(let snooze):
-                let result = try await queue.snooze([lease], for: snooze.delay)
-                guard result.allApplied else { return leaseWasLost(message, while: "snoozing") }
-                metrics.snoozed.increment()
-                logger.debug("snoozed", metadata: ["message_id": "\(message.id)", "reason": "\(snooze.reason)", "delay": "\(snooze.delay)"])
-            case .failed(let error, let retryable):
-                let attempt = message.attempt
-                if retryable && attempt < maxAttempts {
-                    let delay = backoff.delay(afterAttempt: attempt)
-                    let result = try await queue.release([lease], delay: delay, error: error)
-                    if result.allApplied { metrics.released.increment() } else { leaseWasLost(message, while: "releasing") }
-                    logger.info("handler failed; retrying", metadata: ["message_id": "\(message.id)", "attempt": "\(attempt)", "error": "\(error)"])
-                } else {
-                    let reason = retryable ? "max_attempts" : "non_retryable"
-                    let result = try await queue.deadLetter([lease], reason: reason, error: error)
-                    guard result.allApplied else { return leaseWasLost(message, while: "dead-lettering") }
-                    metrics.deadLettered.increment()
-                    logger.warning("dead-lettered", metadata: ["message_id": "\(message.id)", "reason": "\(reason)", "error": "\(error)"])
-                    await worker.options.onDeadLetter?(DeadLetterEvent(
-                        messageID: message.id, task: message.task, executionID: message.executionID,
-                        reason: reason, error: error, attempts: attempt
-                    ))
-                }
+        let deadline = ContinuousClock.now + visibilityTimeout
+        var failures = 0
+        while true {
+            do {
+                return try await settleOnce(message, outcome)
+            } catch let error as MusterError where error.isServerUnavailable && ContinuousClock.now < deadline {
+                failures += 1
+                let pause = RetryBackoff.reconnect.ceiling(afterAttempt: failures)
+                logger.info("settling waits for the database", metadata: ["message_id": "\(message.id)", "error": "\(error)", "retry_in": "\(pause)"])
+                // This runs in its own task, which nothing cancels.
+                try? await Task.sleep(for: pause)
+            } catch {
+                logger.error("could not settle a lease; it will expire and be redelivered", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
+                return
             }
-        } catch {
-            // The lease expires on its own and the message is delivered again.
-            logger.error("could not settle a lease; it will expire and be redelivered", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
+        }
+    }
+
+    private func settleOnce(_ message: ReceivedMessage, _ outcome: Outcome) async throws {
+        switch outcome {
+        case .succeeded(let completion):
+            do {
+                if try await complete(message, completion) { metrics.acked.increment() } else { leaseWasLost(message, while: "acking") }
+            } catch let failure as ContinuationFailed {
+                // Nothing was committed: the work the handler asked for failed, so the
+                // delivery failed like a handler error (retried, or dead-lettered).
+                try await settleOnce(message, .failed("\(failure.underlying)", retryable: !(failure.underlying is NonRetryableError)))
+            } catch let error as MusterError where !error.isServerUnavailable {
+                // The settling statement itself was refused: the handler did its part, so
+                // this is not its failure (see SettlePolicy.afterRefusedSettle).
+                logger.warning("settling a successful handler's result failed", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
+                let handedBack = Int(message.readCount) - message.attempt
+                try await apply(policy.afterRefusedSettle(attempt: message.attempt, handedBack: handedBack), to: message,
+                                error: "settling the result failed: \(error)")
+            }
+        case .leaseLost:
+            leaseWasLost(message, while: "running")
+        case .interrupted:
+            // The drain may have handed it back already (a handler past the drain timeout):
+            // a lease found gone here is that, not a lost one.
+            if try await queue.snooze([message.lease]).allApplied { metrics.snoozed.increment() }
+        case .snoozed(let snooze):
+            try await apply(.snooze(for: snooze.delay), to: message, error: snooze.reason)
+        case .failed(let error, let retryable):
+            try await apply(policy.afterFailure(attempt: message.attempt, retryable: retryable), to: message, error: error)
+        }
+    }
+
+    /// Carries out `decision` for the message; `error` is recorded by a retry or dead letter,
+    /// and only logged for a snooze.
+    private func apply(_ decision: SettlePolicy.Decision, to message: ReceivedMessage, error: String) async throws {
+        let lease = message.lease
+        switch decision {
+        case .snooze(let delay):
+            guard try await queue.snooze([lease], for: delay).allApplied else { return leaseWasLost(message, while: "snoozing") }
+            metrics.snoozed.increment()
+            logger.debug("snoozed", metadata: ["message_id": "\(message.id)", "reason": "\(error)", "delay": "\(delay)"])
+        case .retry(let delay):
+            guard try await queue.release([lease], delay: delay, error: error).allApplied else { return leaseWasLost(message, while: "releasing") }
+            metrics.released.increment()
+            logger.info("handler failed; retrying", metadata: ["message_id": "\(message.id)", "attempt": "\(message.attempt)", "error": "\(error)"])
+        case .deadLetter(let reason):
+            guard try await queue.deadLetter([lease], reason: reason, error: error).allApplied else {
+                return leaseWasLost(message, while: "dead-lettering")
+            }
+            metrics.deadLettered.increment()
+            logger.warning("dead-lettered", metadata: ["message_id": "\(message.id)", "reason": "\(reason)", "error": "\(error)"])
+            await worker.options.onDeadLetter?(DeadLetterEvent(
+                messageID: message.id, task: message.task, executionID: message.executionID,
+                reason: reason, error: error, attempts: message.attempt
+            ))
         }
     }
 
@@ -271,8 +295,8 @@ final class WorkerRuntime: Sendable {
                     guard outcome.finalized else { return outcome.acked }
                     do {
                         try await continuation(transaction)
-                    } catch let error as MusterError where error.code == .connectionLost {
-                        throw error
+                    } catch let error as MusterError where error.isServerUnavailable {
+                        throw error     // not the continuation's fault: the settle tries again
                     } catch {
                         throw ContinuationFailed(underlying: error)
                     }
@@ -298,7 +322,7 @@ final class WorkerRuntime: Sendable {
             do {
                 if !leases.isEmpty {
                     let outcome = try await queue.extend(leases, by: visibilityTimeout)
-                    let lost = inFlight.markLost(outcome.lost.map(\.messageID))
+                    let lost = inFlight.markLost(outcome.lost)
                     if !lost.isEmpty {
                         logger.warning("heartbeat found leases lost; cancelling their handlers", metadata: [
                             "count": "\(lost.count)", "message_ids": "\(lost.prefix(10).map(String.init).joined(separator: ","))",

@@ -68,9 +68,12 @@ final class DemoWorkers: Sendable {
         let running = state.withLock { $0.processes }
         guard let victim = try await choose(running) else { return nil }
         let answer = try await before(victim)
+        // Off the list before the kill, so `unexpectedExits` never reaps (and reports) it.
+        guard state.withLock({ state in state.processes.firstIndex(of: victim).map { state.processes.remove(at: $0) } }) != nil else {
+            return nil    // it exited on its own meanwhile: `unexpectedExits` reports it
+        }
         kill(victim, SIGKILL)
         _ = Subprocess.waitForExit(victim)
-        state.withLock { $0.processes.removeAll { $0 == victim } }
         try spawn()
         return answer
     }

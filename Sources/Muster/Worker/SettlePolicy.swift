@@ -1,0 +1,37 @@
+/// What a worker does with a delivery that did not simply succeed: a pure decision, so the
+/// rules can be tested without a database.
+///
+/// - A handler that threw a retryable error before the last attempt is released with
+///   exponential backoff and full jitter; at the last attempt, or for a non-retryable error,
+///   the message goes to dead letters.
+/// - A handler that succeeded but whose ack or completion was refused did nothing wrong: it
+///   is snoozed (no attempt used) with a backoff that grows with each hand-back and is never
+///   under a second. After `maxAttempts` hand-backs a refusal that lasts counts as a failure
+///   (recorded, attempts used), so it ends in dead letters instead of looping forever.
+struct SettlePolicy: Sendable, Hashable {
+    var maxAttempts: Int
+    var backoff: RetryBackoff
+
+    enum Decision: Sendable, Hashable {
+        /// Release with the error recorded, visible again after the delay.
+        case retry(after: Duration)
+        /// Move to dead letters with this reason (`max_attempts`, `non_retryable`).
+        case deadLetter(reason: String)
+        /// Hand back without using an attempt, visible again after the delay.
+        case snooze(for: Duration)
+    }
+
+    /// After the handler threw on `attempt` (1 = the first). `unit` is the jitter's random draw.
+    func afterFailure(attempt: Int, retryable: Bool, unit: Double = Double.random(in: 0..<1)) -> Decision {
+        guard retryable else { return .deadLetter(reason: "non_retryable") }
+        guard attempt < maxAttempts else { return .deadLetter(reason: "max_attempts") }
+        return .retry(after: backoff.delay(afterAttempt: attempt, unit: unit))
+    }
+
+    /// After the handler succeeded on `attempt` but its settle was refused, the message having
+    /// been handed back `handedBack` times before.
+    func afterRefusedSettle(attempt: Int, handedBack: Int, unit: Double = Double.random(in: 0..<1)) -> Decision {
+        guard handedBack < maxAttempts else { return afterFailure(attempt: attempt, retryable: true, unit: unit) }
+        return .snooze(for: Swift.max(backoff.ceiling(afterAttempt: handedBack + 1), .seconds(1)))
+    }
+}
