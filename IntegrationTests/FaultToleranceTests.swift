@@ -30,6 +30,22 @@ import Testing
         return (execution, start)
     }
 
+    /// Makes the schema's ack() refuse every call with `message`; returns the SQL that puts
+    /// the real one back.
+    @discardableResult
+    private func refuseAcks(in fixture: WorkerFixture, with message: String) async throws -> String {
+        let s = fixture.schema.quoted
+        let original: String = try await TestDatabase.query(
+            "SELECT pg_get_functiondef($1::regprocedure)", ["\(s).ack(text, bigint[], integer[])"]
+        ).single().decode(0)
+        try await TestDatabase.query("""
+            CREATE OR REPLACE FUNCTION \(s).ack(queue text, ids bigint[], read_cts integer[])
+            RETURNS TABLE (id bigint, acked boolean) LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '\(message)'; END $$
+            """)
+        return original
+    }
+
     @Test func orchestratorKilledBeforeItsFanOutCommitsCostsTheExecutionNothing() async throws {
         try await WorkerFixture.with(settings: Self.tight) { fixture in
             let (execution, start) = try await startGated(fixture)
@@ -110,13 +126,7 @@ import Testing
 
     @Test func successfulHandlerWhoseAckFailsRunsAgainWithoutUsingAnAttempt() async throws {
         try await WorkerFixture.with(settings: QueueSettings(maxAttempts: 3)) { fixture in
-            let ack = "\(fixture.schema.quoted).ack(text, bigint[], integer[])"
-            let original: String = try await TestDatabase.query("SELECT pg_get_functiondef($1::regprocedure)", [ack]).single().decode(0)
-            try await TestDatabase.query("""
-                CREATE OR REPLACE FUNCTION \(fixture.schema.quoted).ack(queue text, ids bigint[], read_cts integer[])
-                RETURNS TABLE (id bigint, acked boolean) LANGUAGE plpgsql AS $$
-                BEGIN RAISE EXCEPTION 'ack refused by the test'; END $$
-                """)
+            let original = try await refuseAcks(in: fixture, with: "ack refused by the test")
             let id = try await fixture.send("succeed")
             let worker = try fixture.startWorker()
             defer { worker.kill(SIGKILL) }
@@ -143,11 +153,7 @@ import Testing
 
     @Test func successfulHandlerWhoseAckIsAlwaysRefusedEndsInDeadLettersInsteadOfLooping() async throws {
         try await WorkerFixture.with(settings: QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))) { fixture in
-            try await TestDatabase.query("""
-                CREATE OR REPLACE FUNCTION \(fixture.schema.quoted).ack(queue text, ids bigint[], read_cts integer[])
-                RETURNS TABLE (id bigint, acked boolean) LANGUAGE plpgsql AS $$
-                BEGIN RAISE EXCEPTION 'ack refused for good'; END $$
-                """)
+            try await refuseAcks(in: fixture, with: "ack refused for good")
             let id = try await fixture.send("succeed")
             let worker = try fixture.startWorker()
             defer { worker.kill(SIGKILL) }
