@@ -92,7 +92,9 @@ COMMENT ON FUNCTION read(text, integer, interval, text) IS
     'Leases up to qty messages (id + read_ct is the lease; attempt = read_ct - snoozes). Messages past max_attempts go to dead_letters. Raises MU001, MU003.';
 
 -- Gives leased messages back, visible again after their delay, fenced like release(), but
--- the delivery does not count as an attempt (snoozes + 1) and no error is recorded.
+-- the delivery does not count as an attempt (snoozes + 1) and no error is recorded. The
+-- state test is written so that it cannot match the messages_pending partial index: rows
+-- are found by id whatever the statistics say (see 0008).
 CREATE FUNCTION snooze(queue text, ids bigint[], read_cts integer[], delays interval[])
 RETURNS TABLE (id bigint, snoozed boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -117,7 +119,7 @@ BEGIN
             leased_by = NULL,
             snoozes = m.snoozes + 1
         FROM wanted AS w
-        WHERE m.id = w.id AND m.read_ct = w.read_ct AND m.state = 'leased' AND m.queue = snooze.queue
+        WHERE m.id = w.id AND m.read_ct = w.read_ct AND (m.state = 'leased') IS TRUE AND m.queue = snooze.queue
         RETURNING m.id
     )
     SELECT w.id, u.id IS NOT NULL FROM wanted AS w LEFT JOIN updated AS u ON u.id = w.id;
@@ -151,7 +153,7 @@ BEGIN
     removed AS (
         DELETE FROM messages AS m
         USING wanted AS w
-        WHERE m.id = w.id AND m.read_ct = w.read_ct AND m.state = 'leased' AND m.queue = dead_letter.queue
+        WHERE m.id = w.id AND m.read_ct = w.read_ct AND (m.state = 'leased') IS TRUE AND m.queue = dead_letter.queue
         RETURNING m.*, w.reason AS reason, w.error AS error
     ),
     buried AS (

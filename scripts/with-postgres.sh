@@ -25,7 +25,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-url=$("$muster" embedded start --dir "$work/cluster" $fast --url)
+# The suite runs ~170 tests at once, each with its own pool: room for all of them.
+url=$("$muster" embedded start --dir "$work/cluster" $fast --max-connections 500 --url)
 # Fail loudly, never skip, when the server does not answer.
 psql "$url" -qAtc 'select 1' >/dev/null || { echo "with-postgres: the throwaway server at $url does not answer" >&2; exit 1; }
 

@@ -43,6 +43,8 @@ public final class MusterClient: Sendable {
     let pool: ConnectionPool
     let database: DatabaseConfiguration
     let notifications: NotificationHub
+    /// Wakes workers after this client's sends commit (see `WakeUps`).
+    let wakeUps: WakeUps
     let queueSQL: QueueSQL
     let orchestrationSQL: OrchestrationSQL
     let inspectionSQL: InspectionSQL
@@ -70,6 +72,10 @@ public final class MusterClient: Sendable {
             ),
             logger: logger
         )
+        let (pool, queueSQL) = (self.pool, self.queueSQL)
+        self.wakeUps = WakeUps(logger: logger) { channels in
+            _ = try await pool.withConnection { try await $0.execute(prepared: queueSQL.notify.name, queueSQL.notify.sql, [channels]) }
+        }
         self.notifications = NotificationHub(
             connectionString: database.connectionString,
             applicationName: "\(options.applicationName)-listener",

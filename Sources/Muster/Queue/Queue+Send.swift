@@ -13,21 +13,27 @@ extension Queue {
     /// to retry after an ambiguous commit: it is retried once on a fresh connection and
     /// enqueues once. A duplicate key returns the existing message's id.
     ///
+    /// Workers waiting on the queue are woken after the commit, by a notify this client sends
+    /// on its own (`WakeUps`), so concurrent producers do not serialise their commits on
+    /// PostgreSQL's notify lock.
+    ///
     /// Throws `unknownQueue`, `payloadTooLarge` (naming size and limit) or `invalidArgument`;
     /// nothing is written then.
     @discardableResult
     public func send(_ messages: [OutgoingMessage]) async throws -> [SendResult] {
         guard !messages.isEmpty else { return [] }
-        let parameters = try sendParameters(messages)
+        let parameters = try sendParameters(messages) + [false]
         let rows = try await client.run(sql.send, parameters, retry: .idempotent)
+        if messages.contains(where: { $0.delay <= .zero }) { client.wakeUps.poke(notificationChannel.name) }
         return try Self.sendResults(rows, count: messages.count)
     }
 
-    /// Sends inside the caller's transaction: the messages exist only if it commits.
+    /// Sends inside the caller's transaction: the messages exist only if it commits, and its
+    /// commit wakes the queue's workers (a NOTIFY in the transaction).
     @discardableResult
     public func send(_ messages: [OutgoingMessage], in transaction: Transaction) async throws -> [SendResult] {
         guard !messages.isEmpty else { return [] }
-        let parameters = try sendParameters(messages)
+        let parameters = try sendParameters(messages) + [true]
         let rows = try await client.run(sql.send, parameters, on: transaction.connection)
         return try Self.sendResults(rows, count: messages.count)
     }

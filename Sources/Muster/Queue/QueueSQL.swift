@@ -3,6 +3,7 @@
 /// Swift client and the benchmark's pgbench scripts run the same SQL.
 struct QueueSQL: Sendable {
     let send: Statement
+    let notify: Statement
     let read: Statement
     let ack: Statement
     let archive: Statement
@@ -34,8 +35,9 @@ struct QueueSQL: Sendable {
         }
         send = statement("send", """
             SELECT ord, id, duplicate
-            FROM \(s).send($1, $2::jsonb[], $3::text[], $4::jsonb[], $5::text[], $6::uuid[], $7::smallint[], $8::interval[])
+            FROM \(s).send_batch($1, $2::jsonb[], $3::text[], $4::jsonb[], $5::text[], $6::uuid[], $7::smallint[], $8::interval[], $9::boolean)
             """)
+        notify = statement("notify", "SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c")
         read = statement("read", """
             SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
                    lease_expires_at, error_ct, last_error, attempt
