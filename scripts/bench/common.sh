@@ -7,12 +7,29 @@ seconds=${BENCH_SECONDS:-8}
 sql() { psql "$url" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
 
 # pgbench_rate SCRIPT CLIENTS JOBS_PER_TRANSACTION [PGBENCH OPTIONS...] -> jobs/s
+# Fails loudly when pgbench fails or any client aborted (a drained queue makes the next
+# statement fail, and pgbench then reports a rate over the ramp only).
 pgbench_rate() {
-  local tps
-  tps=$(pgbench -n -M prepared -c "$2" -j "$2" -T "$seconds" "${@:4}" -f "$1" "$url" 2>&1 \
-    | awk '/^tps = / { print $3; exit }')
-  [ -n "$tps" ] || { echo "pgbench failed for $1" >&2; exit 1; }
+  local out status tps
+  set +e
+  out=$(pgbench -n -M prepared -c "$2" -j "$2" -T "$seconds" "${@:4}" -f "$1" "$url" 2>&1)
+  status=$?
+  set -e
+  tps=$(awk '/^tps = / { print $3; exit }' <<<"$out")
+  if [ "$status" -ne 0 ] || [ -z "$tps" ] || grep -q "aborted" <<<"$out"; then
+    echo "pgbench failed for $1 at $2 clients (exit $status):" >&2
+    tail -n 5 <<<"$out" >&2
+    exit 1
+  fi
   awk -v t="$tps" -v j="$3" 'BEGIN { printf "%.1f", t * j }'
+}
+
+# require_rows WHAT SQL: fails loudly unless SQL (a count) is above 0 (a run that emptied its
+# table measured empty reads, not the job).
+require_rows() {
+  local n
+  n=$(sql "$2")
+  [ "$n" -gt 0 ] || { echo "bench: $1 ran dry (no rows left): the figure measured nothing; prefill more" >&2; exit 1; }
 }
 
 # median of the arguments

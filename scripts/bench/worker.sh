@@ -10,13 +10,18 @@ schema=(--database-url "$url" --schema bench)
 total=20000
 
 reset() { sql "TRUNCATE bench.messages, bench.message_keys, bench.archive, bench.dead_letters" >/dev/null; }
+# prefill [N]: N (default: the drained total) ready no-op messages. The pgbench side runs for
+# a fixed time, so it gets many more and must end with some left (checked).
 prefill() {
   reset
-  sql "SELECT count(*) FROM bench.send('bench', array_fill('{}'::jsonb, ARRAY[$total]),
-       ARRAY(SELECT gen_random_uuid()::text FROM generate_series(1, $total)), NULL,
-       array_fill('noop'::text, ARRAY[$total]))" >/dev/null
+  local n=${1:-$total}
+  sql "SELECT count(*) FROM bench.send_batch('bench', array_fill('{}'::jsonb, ARRAY[$n]),
+       ARRAY(SELECT gen_random_uuid()::text FROM generate_series(1, $n)), NULL,
+       array_fill('noop'::text, ARRAY[$n]), notify => false)" >/dev/null
   sql "VACUUM ANALYZE bench.messages" >/dev/null
 }
+limit_total=400000
+ready_left() { require_rows "the limit's read + ack" "SELECT count(*) FROM bench.messages WHERE state = 'ready'"; }
 
 # The statements a worker issues: a read of up to 10, then acks grouped into one fenced
 # statement (the worker's acks are group-committed): scripts/bench/queue/read10ack.sql.
@@ -26,8 +31,9 @@ rows=()
 for concurrency in 1 4 16; do
   ours=() limit=()
   for _ in $(seq 1 "$runs"); do
-    prefill
+    prefill "$limit_total"
     limit+=("$(pgbench_rate "$script" "$concurrency" 10)")
+    ready_left
     prefill
     ours+=("$("$muster" bench "${schema[@]}" --workload drain --concurrency "$concurrency")")
   done
@@ -38,8 +44,9 @@ done
 
 ours=() limit=()
 for _ in $(seq 1 "$runs"); do
-  prefill
+  prefill "$limit_total"
   limit+=("$(pgbench_rate "$script" 16 10)")
+  ready_left
   prefill
   start=$(date +%s.%N)
   "$muster" bench "${schema[@]}" --workload drain --concurrency 8 >/dev/null &

@@ -38,18 +38,14 @@ extension BenchCommand {
         let client = try benchClient(connections: clients + 1)
         let execution = try await client.executions.create(pipeline: "bench").id
         let barrier = try await client.barriers.fanOut(try fanOutSpec(execution, members: members)).barrierID
+        if staleStatistics { try await analyzeTables(client) }
         var leased: [ReceivedMessage] = []
         while leased.count < members {
             let batch = try await client.queue(queue).read(limit: 1000, visibilityTimeout: .seconds(3600))
             guard !batch.isEmpty else { break }
             leased += batch
         }
-        if analyze {
-            let schema = try database.schemaName().quoted
-            _ = try await client.withTransaction { tx in
-                try await tx.execute("ANALYZE \(schema).messages, \(schema).barrier_members, \(schema).barriers, \(schema).message_keys")
-            }
-        }
+        if analyze { try await analyzeTables(client) }
         let work = leased.map { (lease: $0.lease, key: $0.headers["muster-member"] ?? "") }
         let next = JobCounter()
         let barriers = client.barriers
@@ -70,6 +66,14 @@ extension BenchCommand {
         }
         await client.shutdown()
         print(String(format: "%.1f", perSecond))
+    }
+
+    /// ANALYZE of the tables a fan-in touches.
+    private func analyzeTables(_ client: MusterClient) async throws {
+        let schema = try database.schemaName().quoted
+        _ = try await client.withTransaction { tx in
+            try await tx.execute("ANALYZE \(schema).messages, \(schema).barrier_members, \(schema).barriers, \(schema).message_keys")
+        }
     }
 
     /// One-member fan-outs, one after another, with a member worker and a callback worker

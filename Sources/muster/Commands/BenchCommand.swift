@@ -47,6 +47,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("poll-interval")) var pollInterval: DurationArgument?
     @Option(help: "fanout/fanin: members of the barrier.") var members = 100_000
     @Flag(help: "fanin: ANALYZE the filled tables before measuring, as the pgbench side does.") var analyze = false
+    @Flag(name: .customLong("stale-statistics"), help: "fanin: ANALYZE right after the fan-out, while every member is ready, and not again.")
+    var staleStatistics = false
     @Option(help: "fanin: members completed per statement (1: Barriers.complete; more: completeSucceeded, as workers group-commit).")
     var batch = 1
     @Option(help: "callback: executions measured one after another.") var samples = 100

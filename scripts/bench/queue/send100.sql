@@ -4,7 +4,7 @@
 SELECT array_fill('{"n":1}'::text, ARRAY[100])::text AS payloads,
        ARRAY(SELECT gen_random_uuid()::text FROM generate_series(1, 100))::text AS keys \gset
 SELECT count(*)
-FROM bench.send('bench', :payloads::jsonb[], :keys::text[],
-                array_fill(NULL::jsonb, ARRAY[100]), array_fill(NULL::text, ARRAY[100]),
-                array_fill(NULL::uuid, ARRAY[100]), array_fill(0::smallint, ARRAY[100]),
-                array_fill('0 microseconds'::interval, ARRAY[100]));
+FROM bench.send_batch('bench', :payloads::jsonb[], :keys::text[],
+                      array_fill(NULL::jsonb, ARRAY[100]), array_fill(NULL::text, ARRAY[100]),
+                      array_fill(NULL::uuid, ARRAY[100]), array_fill(0::smallint, ARRAY[100]),
+                      array_fill('0 microseconds'::interval, ARRAY[100]), false);
