@@ -23,6 +23,15 @@ import Testing
     }
 }
 
+/// A handler's own snooze.
+@Suite struct HandlerSnoozeTests {
+    @Test func delaysOutsideWhatTheQueueTakesAreClamped() {
+        #expect(Snooze(for: .seconds(-5)).delay == .zero)
+        #expect(Snooze(for: .seconds(400 * 86_400)).delay == .seconds(366 * 86_400))
+        #expect(Snooze(for: .seconds(30)).delay == .seconds(30))
+    }
+}
+
 /// Which errors a starting worker waits out, and which it reports at once.
 @Suite struct ServerUnavailableTests {
     @Test func outagesAreWorthWaitingFor() {

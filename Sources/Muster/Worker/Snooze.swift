@@ -9,13 +9,13 @@
 /// a message runs is held by another live holder, when a successful handler's result could
 /// not be written, and when it shuts down before a prefetched message started.
 public struct Snooze: Error, Sendable, CustomStringConvertible {
-    /// How long the message stays invisible (0 ... 366 days).
+    /// How long the message stays invisible; clamped to 0 ... 366 days.
     public var delay: Duration
     /// Why, for the worker's log line.
     public var reason: String
 
     public init(for delay: Duration, reason: String = "snoozed by its handler") {
-        self.delay = delay
+        self.delay = min(max(delay, .zero), .seconds(366 * 86_400))
         self.reason = reason
     }
 
