@@ -48,7 +48,7 @@ server_settings() {
 write_section() {
   local doc=docs/benchmarks.md
   mkdir -p docs
-  [ -f "$doc" ] || printf '# Benchmarks\n\nEvery figure is the median of several runs, printed beside the raw-SQL limit: pgbench (-M prepared) running the same statements on the same server in the same run.\n' > "$doc"
+  [ -f "$doc" ] || printf '# Benchmarks\n\nEvery figure is the median of several interleaved runs on one server in one run, printed beside the plain-SQL limit: pgbench (-M prepared) running scripts/bench/limits/*.sql, what PostgreSQL itself needs for the same job with one plain table and no functions. The statements Muster sends, run by pgbench, are a second column: from the Swift figure to it is the cost of the client, from it to the limit the cost of the schema.\n' > "$doc"
   awk -v name="## $1" -v file="$2" '
     $0 == name { while ((getline line < file) > 0) print line; skip = 1; done = 1; next }
     skip && /^## / { skip = 0 }

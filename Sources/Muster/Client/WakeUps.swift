@@ -7,10 +7,10 @@ import Synchronization
 /// PostgreSQL serialises the commits of all transactions that issued NOTIFY on one
 /// database-wide lock, so a NOTIFY per send makes concurrent producers queue behind each
 /// other. Here at most one NOTIFY statement of this client is in flight; the channels poked
-/// meanwhile go out together in the next one, at least `spacing` later. The first send
-/// after a quiet moment wakes its workers at once (one round trip after its commit), a
-/// burst costs the database about 1/`spacing` notifies a second, and every poke is followed
-/// by a notify. A notify that fails is only logged: workers also poll.
+/// meanwhile go out together in the next one, `spacing` later. A send with no other in
+/// flight wakes its workers at once (one round trip after its commit), a burst costs the
+/// database about 1/`spacing` notifies a second, and every poke is followed by a notify. A
+/// notify that fails is only logged: workers also poll.
 final class WakeUps: Sendable {
     typealias Notify = @Sendable ([String]) async throws -> Void
 
@@ -32,7 +32,8 @@ final class WakeUps: Sendable {
         }
     }
 
-    /// Sends notifies until no channel is waiting; one per `spacing` at most.
+    /// Sends notifies until no channel is waiting: at once for an isolated send, one per
+    /// `spacing` during a burst (pokes that arrived while a notify was in flight).
     private func flush() async {
         while true {
             let channels = pending.withLock { $0.take() }
@@ -42,8 +43,10 @@ final class WakeUps: Sendable {
             } catch {
                 logger.debug("waking workers failed; they will poll", metadata: ["error": "\(error)"])
             }
-            // Never cancelled (nothing holds this task), so the sleep always waits.
-            try? await Task.sleep(for: spacing)
+            if pending.withLock({ !$0.channels.isEmpty }) {
+                // Never cancelled (nothing holds this task), so the sleep always waits.
+                try? await Task.sleep(for: spacing)
+            }
         }
     }
 }
