@@ -44,14 +44,11 @@ import Testing
 
     @Test func aSendInPlainSQLWakesASleepingReader() async throws {
         try await QueueFixture.with { fixture in
-            let clock = ContinuousClock()
-            async let reader = fixture.queue.read(waitUpTo: .seconds(120), pollInterval: .seconds(120))
-            try await fixture.waitForListener()
-            let sentAt = clock.now
-            try await TestDatabase.query("SELECT \(fixture.schema.quoted).send('jobs', '{\"n\": 9}'::jsonb)")
-            #expect(try await reader.map(\.n) == [9])
-            // Polling every 120 s, only the send's NOTIFY wakes the reader within a minute.
-            #expect(clock.now - sentAt < .seconds(60))
+            let woken = try await fixture.readWokenBy {
+                try await TestDatabase.query("SELECT \(fixture.schema.quoted).send('jobs', '{\"n\": 9}'::jsonb)")
+            }
+            #expect(woken.messages.map(\.n) == [9])
+            #expect(woken.after < .seconds(60))
         }
     }
 

@@ -151,16 +151,9 @@ import Testing
 
     @Test func longPollWakesOnSend() async throws {
         try await QueueFixture.with { fixture in
-            let clock = ContinuousClock()
-            async let reader = fixture.queue.read(waitUpTo: .seconds(120), pollInterval: .seconds(120))
-            try await fixture.waitForListener()
-            let sentAt = clock.now
-            try await fixture.queue.send(QueueFixture.payload(7))
-            let messages = try await reader
-            #expect(messages.map(\.n) == [7])
-            // A functional bound, not a benchmark: the reader polls every 120 s here, so only
-            // NOTIFY can wake it within a minute. Latency figures live in docs/benchmarks.md.
-            #expect(clock.now - sentAt < .seconds(60))
+            let woken = try await fixture.readWokenBy { try await fixture.queue.send(QueueFixture.payload(7)) }
+            #expect(woken.messages.map(\.n) == [7])
+            #expect(woken.after < .seconds(60))
         }
     }
 

@@ -57,6 +57,20 @@ struct QueueFixture {
         ).rows.first.map { (try $0.decode(0), try $0.decode(1)) }
     }
 
+    /// Starts a long poll that polls only every 120 s, runs `send` once the poll listens,
+    /// and returns what the poll got and how long after the send. Only a NOTIFY can wake
+    /// the poll within a minute: a functional bound, not a benchmark (latency figures live
+    /// in docs/benchmarks.md).
+    func readWokenBy(_ send: () async throws -> Void) async throws -> (messages: [ReceivedMessage], after: Duration) {
+        let clock = ContinuousClock()
+        async let reader = queue.read(waitUpTo: .seconds(120), pollInterval: .seconds(120))
+        try await waitForListener()
+        let sentAt = clock.now
+        try await send()
+        let messages = try await reader
+        return (messages, clock.now - sentAt)
+    }
+
     /// Waits until this client's listener connection has sent a LISTEN.
     func waitForListener() async throws {
         try await waitUntil("the client's listener to LISTEN") {
