@@ -4,7 +4,7 @@
 --    commits of every transaction that issued NOTIFY on one database-wide lock, so a NOTIFY
 --    in each send kept concurrent sends from sharing WAL flushes: more producers made each
 --    slower. send_batch() takes notify => false for clients that wake workers themselves
---    after the commit, at most a few times per second per queue (the Swift client does);
+--    after the commit (the Swift client does, one notify in flight per client at a time);
 --    send() keeps notifying, so a send from psql or a trigger still wakes a sleeping worker.
 --
 -- 2. Fenced writes find their rows by primary key whatever the statistics say. With
@@ -13,6 +13,12 @@
 --    queue: after a fan-out of 60,000 members, with statistics gathered while they were
 --    ready, one ack took 22-60 ms instead of 0.05 ms. Written "(m.state = 'leased') IS TRUE"
 --    (the same test) it cannot match the partial index, so each row is found by id.
+--
+-- 3. A requeued dead letter keeps its read_ct. It keeps its id (the dedup ledger points at
+--    it), and with read_ct reset to 0 a lease (id, n) from before it was dead-lettered
+--    matched the requeued message's lease once it had been read n times again: a stale
+--    holder's ack deleted another worker's delivery. Its attempts start over through
+--    snoozes = read_ct (attempts used = read_ct - snoozes = 0).
 
 -- The batch send of 0002 with a notify switch (default on). One row per input (ord, id,
 -- duplicate), as send().
@@ -241,5 +247,31 @@ BEGIN
         RETURNING m.id
     )
     SELECT w.id, u.id IS NOT NULL FROM wanted AS w LEFT JOIN updated AS u ON u.id = w.id;
+END
+$$;
+
+-- requeue_dead_letters() of 0002, keeping read_ct (see 3. above).
+CREATE OR REPLACE FUNCTION requeue_dead_letters(queue text, ids bigint[] DEFAULT NULL, reason text DEFAULT NULL, task text DEFAULT NULL)
+RETURNS TABLE (id bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM queue_settings(requeue_dead_letters.queue);
+    PERFORM pg_notify(notify_channel(queue), '');
+    RETURN QUERY
+    WITH revived AS (
+        DELETE FROM dead_letters AS d
+        WHERE d.queue = requeue_dead_letters.queue
+          AND (requeue_dead_letters.ids IS NULL OR d.id = ANY (requeue_dead_letters.ids))
+          AND (requeue_dead_letters.reason IS NULL OR d.reason = requeue_dead_letters.reason)
+          AND (requeue_dead_letters.task IS NULL OR d.task = requeue_dead_letters.task)
+        RETURNING d.*
+    )
+    INSERT INTO messages (id, queue, state, payload, headers, task, execution_id, priority, dedup_key, enqueued_at, visible_at,
+                          read_ct, snoozes)
+    SELECT id, queue, 'ready', payload, headers, task, execution_id, priority, dedup_key, enqueued_at, now(),
+           read_ct, read_ct
+    FROM revived
+    RETURNING messages.id;
 END
 $$;

@@ -47,8 +47,9 @@ extension Queue {
         return try await client.run(sql.listDeadLetters, [name.rawValue, id, limit], retry: .idempotent).rows.map(DeadLetter.init(row:))
     }
 
-    /// Puts dead letters back as fresh ready messages (read count 0), keeping payload,
-    /// headers, task, execution, id and dedup key. The filters combine; all nil means every
+    /// Puts dead letters back as ready messages with every attempt ahead of them, keeping
+    /// their read count (it fences leases: a holder from before the dead letter cannot touch
+    /// the new deliveries), payload, headers, task, execution, id and dedup key. The filters combine; all nil means every
     /// dead letter of this queue. Returns the requeued messages' ids.
     @discardableResult
     public func requeueDeadLetters(ids: [Int64]? = nil, reason: String? = nil, task: String? = nil) async throws -> [Int64] {
