@@ -11,14 +11,15 @@ import Testing
         try await OrchestrationFixture.with { fixture in
             // Statistics gathered while the members were ready say no row is leased; then
             // every member is leased (a fan-out being worked through), and nothing re-analyzes.
-            _ = try await fixture.fanOut(20_000)
+            let (_, barrier) = try await fixture.fanOut(20_000)
             try await TestDatabase.query("ANALYZE \(fixture.schema.quoted).messages")
             var leased: [ReceivedMessage] = []
             while leased.count < 20_000 { leased += try await fixture.members.read(limit: 1000) }
 
             // Each fenced write on one lease, with every statement's plan printed.
             let s = fixture.schema.quoted
-            let (a, b, c, d, e) = (leased[0], leased[1], leased[2], leased[3], leased[4])
+            let (a, b, c, d, e, f) = (leased[0], leased[1], leased[2], leased[3], leased[4], leased[5])
+            let fKey = try #require(f.headers["muster-member"])
             let script = """
                 LOAD 'auto_explain';
                 SET auto_explain.log_min_duration = 0;
@@ -30,11 +31,12 @@ import Testing
                 SELECT * FROM \(s).release('jobs', ARRAY[\(c.id)]::bigint[], ARRAY[\(c.readCount)]);
                 SELECT * FROM \(s).snooze('jobs', ARRAY[\(d.id)]::bigint[], ARRAY[\(d.readCount)], ARRAY['0']::interval[]);
                 SELECT * FROM \(s).dead_letter('jobs', ARRAY[\(e.id)]::bigint[], ARRAY[\(e.readCount)], ARRAY['explicit']);
+                SELECT * FROM \(s).complete_member('jobs', \(f.id), \(f.readCount), \(barrier), '\(fKey)', true);
                 """
             let psql = try await ChildProcess.run(["-X", "-v", "ON_ERROR_STOP=1", "-c", script, try TestDatabase.url()], executable: "/usr/bin/psql")
             #expect(psql.status == 0, "\(psql.output)")
             let plans = psql.output.components(separatedBy: "plan:").filter { $0.contains("FROM messages AS m") || $0.contains("UPDATE messages AS m") }
-            #expect(plans.count == 5, "one plan per fenced statement:\n\(psql.output)")
+            #expect(plans.count == 6, "one plan per fenced statement:\n\(psql.output)")
             for plan in plans {
                 #expect(plan.contains("messages_pkey"), "found by id:\n\(plan)")
                 #expect(!plan.contains("messages_pending"), "not by scanning the queue's leased rows:\n\(plan)")

@@ -2,10 +2,14 @@ import Foundation
 internal import MusterPostgres
 
 extension Queue {
-    /// Sends one message; see `send(_:)` for the batch form and the guarantees.
+    /// Sends one message, with the guarantees of the batch form `send(_:)`, in one statement
+    /// without arrays (`send_message`).
     @discardableResult
     public func send(_ message: OutgoingMessage) async throws -> SendResult {
-        try await send([message])[0]
+        let parameters = try sendParameters(message) + [false]
+        let rows = try await client.run(sql.sendOne, parameters, retry: .idempotent)
+        if message.delay <= .zero { client.wakeUps.poke(notificationChannel.name) }
+        return try Self.sendResult(rows)
     }
 
     /// Sends messages in one statement and one round trip, returning one result per message
@@ -41,7 +45,31 @@ extension Queue {
     /// Sends one message inside the caller's transaction.
     @discardableResult
     public func send(_ message: OutgoingMessage, in transaction: Transaction) async throws -> SendResult {
-        try await send([message], in: transaction)[0]
+        let parameters = try sendParameters(message) + [true]
+        return try Self.sendResult(try await client.run(sql.sendOne, parameters, on: transaction.connection))
+    }
+
+    private func sendParameters(_ message: OutgoingMessage) throws -> [(any PostgresEncodable)?] {
+        try message.validate()
+        return [
+            name.rawValue,
+            PostgresJSON(text: message.payload.text),
+            message.dedupKey ?? DedupKeyGenerator.next(),
+            try headersJSON(message),
+            message.task,
+            message.executionID,
+            message.priority,
+            message.delay,
+        ]
+    }
+
+    private func headersJSON(_ message: OutgoingMessage) throws -> PostgresJSON? {
+        message.headers.isEmpty ? nil : PostgresJSON(text: try JSONPayload(encoding: message.headers).text)
+    }
+
+    private static func sendResult(_ rows: PostgresRows) throws -> SendResult {
+        guard let row = rows.rows.first else { throw MusterError(.database, "send returned no row") }
+        return SendResult(id: try row.decode(0), duplicate: try row.decode(1))
     }
 
     private func sendParameters(_ messages: [OutgoingMessage]) throws -> [(any PostgresEncodable)?] {
@@ -49,9 +77,7 @@ extension Queue {
             throw MusterError(.invalidArgument, "a batch holds at most 100000 messages (got \(messages.count))")
         }
         for message in messages { try message.validate() }
-        let headers = try messages.map { message -> PostgresJSON? in
-            message.headers.isEmpty ? nil : PostgresJSON(text: try JSONPayload(encoding: message.headers).text)
-        }
+        let headers = try messages.map(headersJSON)
         return [
             name.rawValue,
             messages.map { PostgresJSON(text: $0.payload.text) },

@@ -3,6 +3,7 @@
 /// Swift client and the benchmark's pgbench scripts run the same SQL.
 struct QueueSQL: Sendable {
     let send: Statement
+    let sendOne: Statement
     let notify: Statement
     let read: Statement
     let ack: Statement
@@ -36,6 +37,10 @@ struct QueueSQL: Sendable {
         send = statement("send", """
             SELECT ord, id, duplicate
             FROM \(s).send_batch($1, $2::jsonb[], $3::text[], $4::jsonb[], $5::text[], $6::uuid[], $7::smallint[], $8::interval[], $9::boolean)
+            """)
+        sendOne = statement("send_one", """
+            SELECT id, duplicate
+            FROM \(s).send_message($1, $2::jsonb, $3, $4::jsonb, $5, $6::uuid, $7::smallint, $8::interval, $9::boolean)
             """)
         notify = statement("notify", "SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c")
         read = statement("read", """
