@@ -131,6 +131,36 @@ import Testing
         }
     }
 
+    /// More statements blocked on the server than Swift has cooperative threads, all waiting
+    /// for a transaction of this process: the transaction still commits and releases them.
+    /// With libpq running on the cooperative pool, the blocked calls took every thread and
+    /// the transaction never got one back (the process hung).
+    @Test func statementsBlockedOnTheServerLeaveTheCooperativePoolFree() async throws {
+        let holder = try await TestDatabase.connect()
+        let waiters = try await withThrowingTaskGroup(of: PostgresConnection.self) { group in
+            for _ in 0..<(ProcessInfo.processInfo.activeProcessorCount * 2 + 2) { group.addTask { try await TestDatabase.connect() } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        // Were the pool blocked, the waiters' lock timeout would free it and fail them.
+        for waiter in waiters { _ = try await waiter.query("SET lock_timeout = '60s'") }
+        let key = Int64.random(in: 1...Int64.max)
+        _ = try await holder.simpleQuery("BEGIN")
+        _ = try await holder.query("SELECT pg_advisory_xact_lock($1)", [key])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for waiter in waiters { group.addTask { _ = try await waiter.query("SELECT pg_advisory_xact_lock($1)", [key]) } }
+            try await waitUntil("every waiter blocked on the lock") {
+                try await TestDatabase.query(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid::bigint = $1::bigint >> 32 AND objid::bigint = $1::bigint & 4294967295",
+                    [key]
+                ).single().decode(0, as: Int.self) >= waiters.count
+            }
+            _ = try await holder.simpleQuery("COMMIT")
+            try await group.waitForAll()
+        }
+        for waiter in waiters { await waiter.close() }
+        await holder.close()
+    }
+
     @Test func cancellingTheTaskCancelsARunningQuery() async throws {
         let connection = try await TestDatabase.connect()
         let clock = ContinuousClock()

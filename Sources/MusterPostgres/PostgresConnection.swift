@@ -91,11 +91,7 @@ package actor PostgresConnection {
 
     /// Runs one statement with bound parameters. A nil parameter is SQL NULL.
     package func query(_ sql: String, _ parameters: [(any PostgresEncodable)?] = []) async throws -> PostgresRows {
-        try await run { connection in
-            withCStringArrays([], parameters.map { $0?.postgresText }) { _, values in
-                PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
-            }
-        }
+        try await run(.query(sql, parameters.map { $0?.postgresText }))
     }
 
     /// Runs a statement prepared once per connection under `name`. The first call prepares it;
@@ -106,44 +102,77 @@ package actor PostgresConnection {
         _ parameters: [(any PostgresEncodable)?] = []
     ) async throws -> PostgresRows {
         if !preparedStatements.contains(name) {
-            _ = try await run { connection in PQprepare(connection, name, sql, Int32(parameters.count), nil) }
+            _ = try await run(.prepare(name: name, sql: sql, parameterCount: Int32(parameters.count)))
             preparedStatements.insert(name)
         }
-        return try await run { connection in
-            withCStringArrays([], parameters.map { $0?.postgresText }) { _, values in
-                PQexecPrepared(connection, name, Int32(parameters.count), values, nil, nil, 0)
-            }
-        }
+        return try await run(.prepared(name: name, parameters.map { $0?.postgresText }))
     }
 
     /// Runs a script of one or more statements without parameters (simple query protocol), as
     /// `psql` would. Returns the last statement's result.
     package func simpleQuery(_ sql: String) async throws -> PostgresRows {
-        try await run { connection in PQexec(connection, sql) }
+        try await run(.simple(sql))
     }
 
     /// Runs `sql` even when the task is cancelled (used for ROLLBACK and cleanup).
     func simpleQueryIgnoringCancellation(_ sql: String) throws {
-        guard let handle, !isBroken else { return }
-        _ = try consume(PQexec(handle, sql), connection: handle)
+        _ = try send(.simple(sql))
     }
 
-    private func run(_ send: (OpaquePointer) -> OpaquePointer?) async throws -> PostgresRows {
-        guard let handle, !isBroken else {
+    /// A statement in one of libpq's forms, as plain values: it can be handed to the
+    /// connection's thread from whatever executor the awaiting task runs on.
+    private enum Command: Sendable {
+        case query(String, [String?])
+        case prepare(name: String, sql: String, parameterCount: Int32)
+        case prepared(name: String, [String?])
+        case simple(String)
+    }
+
+    /// Sends `command` on this connection's thread; cancelling the task cancels the statement
+    /// on the server. The operation calls `self.send`: a closure is isolated to this actor only
+    /// when it captures `self`. One that captured only the libpq handle was nonisolated, ran on
+    /// Swift's cooperative pool, and blocked it (two statements waiting on row locks held by
+    /// a transaction of the same process left that transaction no thread to commit on: the
+    /// process hung).
+    private func run(_ command: Command) async throws -> PostgresRows {
+        guard handle != nil, !isBroken else {
             throw PostgresError(kind: .connectionLost, message: "connection to \(endpoint) is closed")
         }
         try Task.checkCancellation()
         let cancelHandle = self.cancelHandle
-        let result = await withTaskCancellationHandler {
-            send(handle)
-        } onCancel: {
-            cancelHandle?.cancel()
-        }
         do {
-            return try consume(result, connection: handle)
+            return try await withTaskCancellationHandler {
+                try self.send(command)
+            } onCancel: {
+                cancelHandle?.cancel()
+            }
         } catch let error as PostgresError where error.kind == .queryCanceled && Task.isCancelled {
             throw CancellationError()
         }
+    }
+
+    /// The blocking libpq call, on this actor's own thread (checked in debug builds).
+    private func send(_ command: Command) throws -> PostgresRows {
+        assert(executor.isCurrent, "libpq called off the connection's thread")
+        guard let handle, !isBroken else {
+            throw PostgresError(kind: .connectionLost, message: "connection to \(endpoint) is closed")
+        }
+        let result: OpaquePointer?
+        switch command {
+        case .query(let sql, let values):
+            result = withCStringArrays([], values) { _, pointers in
+                PQexecParams(handle, sql, Int32(values.count), nil, pointers, nil, nil, 0)
+            }
+        case .prepare(let name, let sql, let parameterCount):
+            result = PQprepare(handle, name, sql, parameterCount, nil)
+        case .prepared(let name, let values):
+            result = withCStringArrays([], values) { _, pointers in
+                PQexecPrepared(handle, name, Int32(values.count), pointers, nil, nil, 0)
+            }
+        case .simple(let sql):
+            result = PQexec(handle, sql)
+        }
+        return try consume(result, connection: handle)
     }
 
     /// Turns a libpq result into rows or a classified error, and frees it.

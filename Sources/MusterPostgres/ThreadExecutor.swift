@@ -8,12 +8,21 @@ package final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopping = false
+    private var thread: Thread?
 
     /// Starts the thread. It runs until `shutdown()` and the queue is empty.
     package init(name: String) {
         let thread = Thread { [self] in self.runLoop() }
         thread.name = name
+        self.thread = thread
         thread.start()
+    }
+
+    /// True when called on this executor's thread.
+    package var isCurrent: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return thread.map { Thread.current === $0 } ?? false
     }
 
     package func enqueue(_ job: consuming ExecutorJob) {
