@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks Muster beside the raw-SQL limit: pgbench (-M prepared) running the same
-# statements on the same server in the same run. Writes the section into docs/benchmarks.md.
-#   scripts/bench.sh queue|worker|barrier [--runs 3] [--seconds 8] [--database-url URL]
+# statements on the same server in the same run. Writes the section into docs/benchmarks.md,
+# then the hot-path targets read from it (## Targets). `all` runs the three suites on one
+# server, one after the other.
+#   scripts/bench.sh queue|worker|barrier|all [--runs 3] [--seconds 8] [--database-url URL]
 # Without --database-url it starts a throwaway cluster with durable settings (fsync and
 # synchronous_commit on) and removes it afterwards.
 set -euo pipefail
@@ -10,8 +12,9 @@ cd "$(dirname "$0")/.."
 suite=${1:-}
 [ $# -gt 0 ] && shift
 case "$suite" in
-  queue|worker|barrier) ;;
-  *) echo "usage: scripts/bench.sh queue|worker|barrier [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
+  queue|worker|barrier) suites=("scripts/bench/$suite.sh") ;;
+  all) suites=(scripts/bench/queue.sh scripts/bench/barrier.sh scripts/bench/worker.sh) ;;
+  *) echo "usage: scripts/bench.sh queue|worker|barrier|all [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
 esac
 
 export BENCH_RUNS=3 BENCH_SECONDS=8
@@ -30,8 +33,10 @@ swift build -c release --product muster >&2
 export MUSTER_BINARY="$PWD/.build/release/muster"
 export BENCH_COMMAND="scripts/bench.sh $suite --runs $BENCH_RUNS --seconds $BENCH_SECONDS"
 
+run_all='for script in "$@"; do "$script"; done'
 if [ -n "$url" ]; then
-  BENCH_URL="$url" "scripts/bench/$suite.sh"
+  BENCH_URL="$url" bash -c "$run_all" _ "${suites[@]}"
 else
-  scripts/with-postgres.sh --durable "scripts/bench/$suite.sh"
+  scripts/with-postgres.sh --durable bash -c "$run_all" _ "${suites[@]}"
 fi
+scripts/bench/targets.sh >/dev/null
