@@ -85,22 +85,17 @@ final class WorkerRuntime: Sendable {
         let listening = (try? await hub.listen(channel)) ?? false
         var changes = inFlight.changed.makeAsyncIterator()
         var failures = 0
-        // Read in batches: with something still in flight, wait until half a batch is free
-        // rather than leasing one message per freed slot (one statement per message).
-        let room = worker.options.concurrency + worker.options.prefetch
-        let worthReading = max(1, min(worker.options.batchSize, room) / 2)
+        let budget = ReadBudget(
+            concurrency: worker.options.concurrency, prefetch: worker.options.prefetch, batchSize: worker.options.batchSize
+        )
         while !isDraining && !Task.isCancelled {
-            // Messages being settled need no handler slot: read the next batch while the last
-            // one's acks commit, keeping at most twice the room in flight (all heartbeated).
-            let held = inFlight.count
-            let capacity = min(room - (held - settling.load(ordering: .relaxed)), 2 * room - held)
-            guard capacity >= worthReading || (capacity > 0 && held == 0) else {
+            guard let limit = budget.nextRead(held: inFlight.count, settling: settling.load(ordering: .relaxed)) else {
                 _ = await changes.next()
                 continue
             }
             let token = hub.token(for: channel.name)
             do {
-                let messages = try await queue.read(limit: min(worker.options.batchSize, capacity), visibilityTimeout: visibilityTimeout, reader: worker.id)
+                let messages = try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout, reader: worker.id)
                 failures = 0
                 metrics.read.increment(by: messages.count)
                 for message in messages { start(message) }
