@@ -73,9 +73,9 @@ public struct Reaper: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: min(options.leaseTTL / 4, options.sweepInterval)) }
         }
         if let token {
-            _ = try? await Task {
+            _ = try? await uncancellable {
                 try await client.run(sql.resignLeadership, ["reaper", holder, token], retry: .idempotent)
-            }.value
+            }
         }
     }
 

@@ -88,10 +88,10 @@ extension Worker {
                         group.cancelAll()
                     }
                 } catch {
-                    _ = try? await Task { try await claims.release(claim) }.value
+                    _ = try? await uncancellable { try await claims.release(claim) }
                     throw error
                 }
-                guard try await Task(operation: { try await claims.finish(claim) }).value else {
+                guard try await uncancellable({ try await claims.finish(claim) }) else {
                     throw Snooze.claimLost(step: step)
                 }
                 return .ack

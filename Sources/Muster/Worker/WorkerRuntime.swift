@@ -66,7 +66,7 @@ final class WorkerRuntime: Sendable {
             _ = self.inFlight.cancelAll()
         }
         heartbeat.cancel()
-        _ = await Task { try? await worker.client.run(WorkerSQL.shared(for: worker.client).stopped, [worker.id], retry: .idempotent) }.value
+        _ = try? await uncancellable { [worker] in try await worker.client.run(WorkerSQL.shared(for: worker.client).stopped, [worker.id], retry: .idempotent) }
         logger.info("worker stopped")
     }
 
@@ -101,6 +101,8 @@ final class WorkerRuntime: Sendable {
                 for message in messages { start(message) }
                 if !messages.isEmpty { continue }
             } catch {
+                // A stop cancels the read in flight: that is the loop ending, not a failure.
+                if Task.isCancelled || error is CancellationError { break }
                 failures += 1
                 let pause = RetryBackoff.reconnect.ceiling(afterAttempt: failures)
                 logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
@@ -149,8 +151,8 @@ final class WorkerRuntime: Sendable {
         slots.release()
         settling.add(1, ordering: .relaxed)
         inFlight.poke()
-        // Settle outside this (possibly cancelled) task, so the write is not refused.
-        await Task { await self.settle(message, outcome) }.value
+        // Settle even when this task was cancelled, so the write is not refused.
+        await uncancellable { await self.settle(message, outcome) }
         settling.subtract(1, ordering: .relaxed)
     }
 
@@ -353,7 +355,7 @@ final class WorkerRuntime: Sendable {
         let leftovers = inFlight.cancelAll()
         guard !leftovers.isEmpty else { return }
         logger.warning("drain timeout: releasing unfinished leases", metadata: ["count": "\(leftovers.count)"])
-        _ = await Task { try? await self.queue.snooze(leftovers) }.value
+        _ = try? await uncancellable { try await self.queue.snooze(leftovers) }
     }
 }
 
