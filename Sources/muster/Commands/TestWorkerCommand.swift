@@ -68,11 +68,16 @@ struct TestWorkerCommand: AsyncParsableCommand {
                 drainTimeout: drainTimeout?.duration ?? .seconds(30), pollInterval: .milliseconds(200)
             )
         )
-        /// Records `event` for the delivery (its attempt in the `read_ct` column).
+        /// Records `event` for the delivery (its attempt in the `read_ct` column). The record
+        /// runs as a task of its own so that a time limit cancelling the handler cannot cancel
+        /// it: on a loaded machine the insert can outlast a short limit, and a test that counts
+        /// `started` events must see every delivery that began.
         let note: @Sendable (String, HandlerContext) async throws -> Void = { event, context in
-            _ = try await client.withTransaction { tx in
-                try await tx.execute(record, ["\(context.messageID)", "\(context.attempt)", "\(getpid())", event])
-            }
+            try await Task {
+                _ = try await client.withTransaction { tx in
+                    try await tx.execute(record, ["\(context.messageID)", "\(context.attempt)", "\(getpid())", event])
+                }
+            }.value
         }
         let behave: @Sendable (Instruction, HandlerContext) async throws -> Void = { instruction, context in
             try await note("started", context)
