@@ -94,23 +94,35 @@ extension MusterClient {
     /// ends the wait.
     ///
     /// For a service's start (`Worker.run`, `Reaper.run`): a worker started while the
-    /// database restarts waits for it, as a running worker rides out the same outage.
-    func waitingForServer<T>(_ what: String, _ operation: () async throws -> T) async throws -> T {
+    /// database restarts waits for it, as a running worker rides out the same outage. With a
+    /// `deadline` (a worker settling a result: its lease outlives a short outage), the last
+    /// error is thrown once the deadline has passed; `level` is the waits' log level.
+    func waitingForServer<T>(
+        _ what: String,
+        until deadline: ContinuousClock.Instant? = nil,
+        logLevel level: Logger.Level = .warning,
+        _ operation: () async throws -> T
+    ) async throws -> T {
         let backoff = RetryBackoff.reconnect
         var failures = 0
         while true {
             do {
                 return try await translatingErrors(operation)
-            } catch let error as MusterError where error.isServerUnavailable {
+            } catch let error as MusterError where error.isServerUnavailable && !isPast(deadline) {
                 failures += 1
                 let pause = backoff.ceiling(afterAttempt: failures)
-                logger.warning("\(what): the database is unavailable; trying again", metadata: [
+                logger.log(level: level, "\(what): the database is unavailable; trying again", metadata: [
                     "error": "\(error)", "retry_in": "\(pause)", "failures": "\(failures)",
                 ])
                 try await Task.sleep(for: pause)
             }
         }
     }
+}
+
+/// Whether `deadline` (nil: none) has passed.
+private func isPast(_ deadline: ContinuousClock.Instant?) -> Bool {
+    deadline.map { ContinuousClock.now >= $0 } ?? false
 }
 
 extension MusterError {

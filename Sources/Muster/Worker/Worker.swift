@@ -57,7 +57,24 @@ public struct Worker: Service {
         }
     }
 
+    /// When `run(until:)` stops on its own, besides a graceful shutdown or cancellation.
+    public enum StopCondition: Sendable, Hashable {
+        /// Only a graceful shutdown or cancellation stops the worker (a service's `run`).
+        case shutdown
+        /// Stop once the queue is empty: a read found nothing, this worker holds no lease, and
+        /// the queue holds no message in any state (ready, delayed for a retry, or leased by
+        /// another worker). For batch jobs and tests: every message is settled, retries
+        /// included, when it returns. Dead letters stay.
+        case queueEmpty
+    }
+
     /// Runs until graceful shutdown or cancellation; see the type's guarantees.
+    public func run() async throws {
+        try await run(until: .shutdown)
+    }
+
+    /// Runs until `stop` holds, or until graceful shutdown or cancellation; either way it
+    /// drains as a shutdown does before returning.
     ///
     /// A worker started while the database is unreachable, restarting or read-only waits for
     /// it (logging each try) and then starts, as a running worker rides out the same outage.
@@ -65,7 +82,7 @@ public struct Worker: Service {
     /// `connectFailed` for a refused login, `schemaNotInstalled`, `schemaOutdated` /
     /// `schemaTooNew` (naming both versions: a worker never runs against a schema other than
     /// the one it was built for), or `unknownQueue`.
-    public func run() async throws {
+    public func run(until stop: StopCondition) async throws {
         try options.validate()
         let runtime: WorkerRuntime
         do {
@@ -80,7 +97,7 @@ public struct Worker: Service {
         } catch is CancellationError where Task.isShuttingDownGracefully {
             return      // told to stop while it waited for the database: nothing to drain
         }
-        try await runtime.run()
+        await runtime.run(until: stop)
     }
 }
 

@@ -1,0 +1,157 @@
+import Synchronization
+
+/// The shell around `DeliveryLedger`: it holds the ledger under a lock and performs the
+/// actions its events return (resuming deliveries that wait for a slot, cancelling running
+/// handlers), and tells the fetch loop and the settler when something changed.
+final class Deliveries: Sendable {
+    private struct State {
+        var ledger: DeliveryLedger
+        var slotWaiters: [Lease: CheckedContinuation<DeliveryLedger.SlotAnswer, Never>] = [:]
+        /// Cancels the handler run of each running lease.
+        var cancellers: [Lease: @Sendable () -> Void] = [:]
+        /// Messages read whose delivery has not asked for a slot yet.
+        var unclaimed: [Lease: ReceivedMessage] = [:]
+        /// Waits for a condition on the ledger (handlers idle, draining), by id.
+        var conditionWaiters: [Int: (condition: @Sendable (DeliveryLedger) -> Bool, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var nextWaiter = 0
+    }
+
+    private let state: Mutex<State>
+    private let changes: AsyncStream<Void>.Continuation
+    /// Yields after a lease left the ledger or a handler returned (room for a read), and when
+    /// the worker starts draining. Buffers one signal, so none is lost between a look at the
+    /// ledger and the wait that follows it.
+    let changed: AsyncStream<Void>
+
+    init(slots: Int) {
+        state = Mutex(State(ledger: DeliveryLedger(slots: slots)))
+        (changed, changes) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Leases held, and how many of them are settling.
+    var counts: (held: Int, settling: Int) { state.withLock { ($0.ledger.held, $0.ledger.settling) } }
+    var heartbeatLeases: [Lease] { state.withLock { $0.ledger.heartbeatLeases } }
+    var isDraining: Bool { state.withLock { $0.ledger.draining } }
+    func isLost(_ lease: Lease) -> Bool { state.withLock { $0.ledger.isLost(lease) } }
+
+    func received(_ message: ReceivedMessage) {
+        perform { state in
+            state.unclaimed[message.lease] = message
+            return state.ledger.received(message.lease)
+        }
+    }
+
+    /// Messages read that no delivery has claimed, removed from that list: the caller hands
+    /// them back.
+    func takeUnclaimed() -> [ReceivedMessage] {
+        state.withLock { state in
+            defer { state.unclaimed.removeAll() }
+            return Array(state.unclaimed.values)
+        }
+    }
+
+    /// Waits for a handler slot for `lease`; `.run` means the handler may start now.
+    func acquireSlot(for lease: Lease) async -> DeliveryLedger.SlotAnswer {
+        await withCheckedContinuation { continuation in
+            let answer = state.withLock { state -> DeliveryLedger.SlotAnswer? in
+                state.unclaimed[lease] = nil
+                let answer = state.ledger.requestSlot(lease)
+                guard answer == .wait else { return answer }
+                state.slotWaiters[lease] = continuation
+                return nil
+            }
+            if let answer { continuation.resume(returning: answer) }
+        }
+    }
+
+    /// Registers how to cancel the running handler of `lease`. Returns false when the lease
+    /// was lost or the worker told to stop since the slot was granted: cancel it at once.
+    func running(_ lease: Lease, cancel: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state in
+            guard state.ledger.mayStart(lease) else { return false }
+            state.cancellers[lease] = cancel
+            return true
+        }
+    }
+
+    /// The handler of `lease` returned; true when no handler runs or waits any more (the
+    /// settler need not wait for more results).
+    func handlerReturned(_ lease: Lease) -> Bool {
+        perform { state in
+            state.cancellers[lease] = nil
+            return state.ledger.handlerReturned(lease)
+        }
+        return state.withLock { $0.ledger.handlersIdle }
+    }
+
+    func settled(_ lease: Lease) {
+        perform { state in
+            state.cancellers[lease] = nil
+            return state.ledger.settled(lease)
+        }
+    }
+
+    /// Marks leases the database reported lost; returns the message ids of running handlers
+    /// that were cancelled for it.
+    func markLost(_ leases: [Lease]) -> [Int64] {
+        var cancelled: [Int64] = []
+        perform { state in
+            let actions = state.ledger.markLost(leases)
+            cancelled = actions.cancel.map(\.messageID)
+            return actions
+        }
+        return cancelled
+    }
+
+    /// Graceful shutdown: no new handler starts; waiting deliveries hand their leases back.
+    func drain() { perform { $0.ledger.drain() } }
+
+    /// Stop at once: as `drain`, and every running handler is cancelled.
+    func stopNow() { perform { $0.ledger.stopNow() } }
+
+    /// Waits until no handler runs and none waits for a slot (or the caller is cancelled).
+    func handlersIdle() async { await wait { $0.handlersIdle } }
+
+    /// Waits until the worker drains (or the caller is cancelled).
+    func draining() async { await wait { $0.draining } }
+
+    private func wait(until condition: @escaping @Sendable (DeliveryLedger) -> Bool) async {
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Checked under the lock the cancellation handler takes: a cancellation
+                // either is seen here or finds this waiter registered.
+                let met = state.withLock { state -> Bool in
+                    guard !condition(state.ledger) && !Task.isCancelled else { return true }
+                    state.conditionWaiters[id] = (condition, continuation)
+                    return false
+                }
+                if met { continuation.resume() }
+            }
+        } onCancel: {
+            self.state.withLock { $0.conditionWaiters.removeValue(forKey: id) }?.continuation.resume()
+        }
+    }
+
+    /// Applies one ledger event and its actions, and wakes whoever waited for the change.
+    private func perform(_ event: (inout State) -> DeliveryLedger.Actions) {
+        let (resume, cancel, met) = state.withLock { state in
+            let actions = event(&state)
+            let resume = actions.resume.compactMap { lease, answer in
+                state.slotWaiters.removeValue(forKey: lease).map { ($0, answer) }
+            }
+            let cancel = actions.cancel.compactMap { state.cancellers[$0] }
+            let ledger = state.ledger
+            let met = state.conditionWaiters.filter { $0.value.condition(ledger) }
+            met.keys.forEach { state.conditionWaiters.removeValue(forKey: $0) }
+            return (resume, cancel, met.values.map(\.continuation))
+        }
+        resume.forEach { $0.0.resume(returning: $0.1) }
+        cancel.forEach { $0() }
+        met.forEach { $0.resume() }
+        changes.yield()
+    }
+}
