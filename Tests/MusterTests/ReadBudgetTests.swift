@@ -1,8 +1,9 @@
 import Testing
 @testable import Muster
 
-/// The fetch loop's read sizes: full batches when idle, half a batch free before reading
-/// again, settling messages free their slot but never more than twice the room is held.
+/// The fetch loop's read sizes: full batches when idle and while every slot is busy, at once
+/// when a slot would sit idle; settling messages free their slot, but never more than twice
+/// the room is held.
 @Suite struct ReadBudgetTests {
     @Test func anIdleWorkerReadsAFullBatch() {
         let budget = ReadBudget(concurrency: 4, prefetch: 6, batchSize: 10)
@@ -10,16 +11,26 @@ import Testing
     }
 
     @Test func aBatchIsCappedByTheRoom() {
-        // Concurrency 1 without prefetch leases one message per statement (issue 15 raises it).
         #expect(ReadBudget(concurrency: 1, prefetch: 0, batchSize: 10).nextRead(held: 0, settling: 0) == 1)
         #expect(ReadBudget(concurrency: 4, prefetch: 0, batchSize: 10).nextRead(held: 0, settling: 0) == 4)
     }
 
-    @Test func withMessagesHeldItWaitsForHalfABatch() {
-        let budget = ReadBudget(concurrency: 10, prefetch: 0, batchSize: 10)
-        #expect(budget.worthReading == 5)
-        #expect(budget.nextRead(held: 6, settling: 0) == nil)
-        #expect(budget.nextRead(held: 5, settling: 0) == 5)
+    @Test func withEverySlotBusyItWaitsForAWholeBatch() {
+        let budget = ReadBudget(concurrency: 4, prefetch: 20, batchSize: 10)
+        #expect(budget.worthReading == 10)
+        // 4 running, 11 waiting: room for 9, not a batch.
+        #expect(budget.nextRead(held: 15, settling: 0) == nil)
+        // 4 running, 10 waiting: the next batch is read while those 10 still wait.
+        #expect(budget.nextRead(held: 14, settling: 0) == 10)
+    }
+
+    @Test func anIdleSlotIsFilledAtOnceWithWhateverFits() {
+        // Slow handlers without prefetch: one of eight finished, so read one now rather than
+        // waiting until a batch of slots is free.
+        let budget = ReadBudget(concurrency: 8, prefetch: 0, batchSize: 10)
+        #expect(budget.nextRead(held: 8, settling: 0) == nil)
+        #expect(budget.nextRead(held: 7, settling: 0) == 1)
+        #expect(budget.nextRead(held: 8, settling: 1) == 1, "a settling message frees its slot")
     }
 
     @Test func settlingMessagesFreeTheirSlotsUpToTwiceTheRoom() {

@@ -2,7 +2,8 @@ import Synchronization
 
 /// The shell around `DeliveryLedger`: it holds the ledger under a lock and performs the
 /// actions its events return (resuming deliveries that wait for a slot, cancelling running
-/// handlers), and tells the fetch loop and the settler when something changed.
+/// handlers), and wakes whoever waits for a condition on it (room for a read, handlers
+/// idle, the drain).
 final class Deliveries: Sendable {
     private struct State {
         var ledger: DeliveryLedger
@@ -17,19 +18,13 @@ final class Deliveries: Sendable {
     }
 
     private let state: Mutex<State>
-    private let changes: AsyncStream<Void>.Continuation
-    /// Yields after a lease left the ledger or a handler returned (room for a read), and when
-    /// the worker starts draining. Buffers one signal, so none is lost between a look at the
-    /// ledger and the wait that follows it.
-    let changed: AsyncStream<Void>
 
     init(slots: Int) {
         state = Mutex(State(ledger: DeliveryLedger(slots: slots)))
-        (changed, changes) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Leases held, and how many of them are settling.
-    var counts: (held: Int, settling: Int) { state.withLock { ($0.ledger.held, $0.ledger.settling) } }
+    /// Leases held (waiting, running or settling).
+    var held: Int { state.withLock { $0.ledger.held } }
     var heartbeatLeases: [Lease] { state.withLock { $0.ledger.heartbeatLeases } }
     var isDraining: Bool { state.withLock { $0.ledger.draining } }
     func isLost(_ lease: Lease) -> Bool { state.withLock { $0.ledger.isLost(lease) } }
@@ -81,7 +76,6 @@ final class Deliveries: Sendable {
             state.cancellers[lease] = nil
             return state.ledger.handlerReturned(lease)
         }
-        return state.withLock { $0.ledger.handlersIdle }
     }
 
     func settled(_ lease: Lease) {
@@ -115,6 +109,16 @@ final class Deliveries: Sendable {
     /// Waits until the worker drains (or the caller is cancelled).
     func draining() async { await wait { $0.draining } }
 
+    /// Returns the next read's size once `budget` allows one, or nil once the worker drains
+    /// (or the caller is cancelled). Checked at each change of the ledger, under its lock, so
+    /// the fetch loop wakes only when it has something to do.
+    func room(in budget: ReadBudget) async -> Int? {
+        let allowed = { @Sendable (ledger: DeliveryLedger) in budget.nextRead(held: ledger.held, settling: ledger.settling) }
+        await wait { $0.draining || allowed($0) != nil }
+        guard !Task.isCancelled else { return nil }
+        return state.withLock { $0.ledger.draining ? nil : allowed($0.ledger) }
+    }
+
     private func wait(until condition: @escaping @Sendable (DeliveryLedger) -> Bool) async {
         let id = state.withLock { state in
             state.nextWaiter += 1
@@ -137,21 +141,30 @@ final class Deliveries: Sendable {
     }
 
     /// Applies one ledger event and its actions, and wakes whoever waited for the change.
-    private func perform(_ event: (inout State) -> DeliveryLedger.Actions) {
-        let (resume, cancel, met) = state.withLock { state in
+    /// Returns whether the handlers are idle after it.
+    @discardableResult
+    private func perform(_ event: (inout State) -> DeliveryLedger.Actions) -> Bool {
+        let (resume, cancel, met, idle) = state.withLock { state in
             let actions = event(&state)
-            let resume = actions.resume.compactMap { lease, answer in
-                state.slotWaiters.removeValue(forKey: lease).map { ($0, answer) }
+            var resume: [(CheckedContinuation<DeliveryLedger.SlotAnswer, Never>, DeliveryLedger.SlotAnswer)] = []
+            var cancel: [@Sendable () -> Void] = []
+            if !actions.isEmpty {
+                resume = actions.resume.compactMap { lease, answer in state.slotWaiters.removeValue(forKey: lease).map { ($0, answer) } }
+                cancel = actions.cancel.compactMap { state.cancellers[$0] }
             }
-            let cancel = actions.cancel.compactMap { state.cancellers[$0] }
-            let ledger = state.ledger
-            let met = state.conditionWaiters.filter { $0.value.condition(ledger) }
-            met.keys.forEach { state.conditionWaiters.removeValue(forKey: $0) }
-            return (resume, cancel, met.values.map(\.continuation))
+            var met: [CheckedContinuation<Void, Never>] = []
+            if !state.conditionWaiters.isEmpty {
+                let ledger = state.ledger
+                for (id, waiter) in state.conditionWaiters where waiter.condition(ledger) {
+                    met.append(waiter.continuation)
+                    state.conditionWaiters[id] = nil
+                }
+            }
+            return (resume, cancel, met, state.ledger.handlersIdle)
         }
         resume.forEach { $0.0.resume(returning: $0.1) }
         cancel.forEach { $0() }
         met.forEach { $0.resume() }
-        changes.yield()
+        return idle
     }
 }

@@ -67,9 +67,10 @@ struct DeliveryLedger: Sendable, Equatable {
     /// A read leased `lease`. Older leases of the same message are lost (it was read again);
     /// their running handlers are cancelled and their waiting deliveries told so.
     mutating func received(_ lease: Lease) -> Actions {
-        let older = entries.filter { $0.key.messageID == lease.messageID && $0.key.readCount < lease.readCount }.map(\.key)
+        var older: [Lease] = []
+        for held in entries.keys where held.messageID == lease.messageID && held.readCount < lease.readCount { older.append(held) }
         entries[lease] = Entry(phase: .waiting)
-        return markLost(older)
+        return older.isEmpty ? Actions() : markLost(older)
     }
 
     /// The delivery of `lease` asks for a handler slot.

@@ -2,13 +2,23 @@ public import Foundation
 
 /// How a worker consumes one queue. Defaults suit short tasks; raise `concurrency` for I/O
 /// bound handlers and set `timeLimit` for anything that may hang.
+///
+/// What the defaults trade: each read and each batched ack is one statement and one commit,
+/// so the worker reads whole batches (`batchSize`) and keeps up to `prefetch` messages
+/// waiting for a slot, so the next batch is read while handlers work through the last; acks
+/// wait up to 5 ms for others to share their commit while handlers are still running. A busy
+/// worker then pays about two commits per batch of jobs. The cost: prefetched messages are
+/// held by this worker (heartbeated, handed back at once on shutdown) while other workers may
+/// be idle. For handlers that take seconds, shared by several workers, set `prefetch` to 0:
+/// a free slot is then filled as soon as it frees.
 public struct WorkerOptions: Sendable {
     /// Most handlers running at once.
     public var concurrency: Int
-    /// Most messages leased by one read.
+    /// Most messages leased by one read (and acked by one statement).
     public var batchSize: Int
     /// Messages leased beyond free capacity, waiting to start (0: lease only what can start).
-    /// They are heartbeated like running ones and released at once on shutdown.
+    /// They are heartbeated like running ones and handed back at once on shutdown. The default,
+    /// two batches, lets a full batch be read while the previous one still has a batch waiting.
     public var prefetch: Int
     /// Lease length; nil uses the queue's. Heartbeats extend running leases every third of it.
     public var visibilityTimeout: Duration?
@@ -29,7 +39,7 @@ public struct WorkerOptions: Sendable {
     public init(
         concurrency: Int = 8,
         batchSize: Int = 10,
-        prefetch: Int = 0,
+        prefetch: Int = 20,
         visibilityTimeout: Duration? = nil,
         timeLimit: Duration? = nil,
         maxAttempts: Int? = nil,

@@ -125,14 +125,9 @@ final class WorkerRuntime: Sendable {
         let hub = worker.client.notifications
         let channel = queue.notificationChannel
         let listening = (try? await hub.listen(channel)) ?? false
-        var changes = deliveries.changed.makeAsyncIterator()
         var failures = 0
         while !Task.isCancelled {
-            let held = deliveries.counts
-            guard let limit = budget.nextRead(held: held.held, settling: held.settling) else {
-                _ = await changes.next()
-                continue
-            }
+            guard let limit = await deliveries.room(in: budget) else { return }
             let token = hub.token(for: channel.name)
             do {
                 let messages = try await uncancellable { [queue, visibilityTimeout, worker] in
@@ -163,7 +158,7 @@ final class WorkerRuntime: Sendable {
 
     /// For `.queueEmpty`: nothing held by this worker and nothing left in the queue.
     private func isDone() async throws -> Bool {
-        guard deliveries.counts.held == 0 else { return false }
+        guard deliveries.held == 0 else { return false }
         let client = worker.client
         return try await client.run(WorkerSQL.shared(for: client).queueEmpty, [worker.queue.rawValue], retry: .idempotent).single().decode(0)
     }
@@ -187,9 +182,12 @@ final class WorkerRuntime: Sendable {
 
     private func runHandler(_ message: ReceivedMessage) async -> DeliveryOutcome {
         var logger = self.logger
-        logger[metadataKey: "message_id"] = "\(message.id)"
-        logger[metadataKey: "task"] = "\(message.task ?? "-")"
-        if let execution = message.executionID { logger[metadataKey: "execution_id"] = "\(execution)" }
+        // Set at once: a handler may render its metadata on every change (StreamLogHandler does).
+        var metadata = logger.handler.metadata
+        metadata["message_id"] = "\(message.id)"
+        metadata["task"] = "\(message.task ?? "-")"
+        if let execution = message.executionID { metadata["execution_id"] = "\(execution)" }
+        logger.handler.metadata = metadata
         metrics.lag.recordInterval(since: message.enqueuedAt)
         guard let task = message.task, let handler = worker.handlers[task] else {
             return .failed("no handler registered for task \(message.task ?? "(none)")", retryable: true)
@@ -248,7 +246,7 @@ final class WorkerRuntime: Sendable {
         _ = try await client.run(
             WorkerSQL.shared(for: client).heartbeat,
             [worker.id, ProcessInfo.processInfo.hostName, Int(ProcessInfo.processInfo.processIdentifier),
-             [worker.queue.rawValue], worker.options.concurrency, deliveries.counts.held],
+             [worker.queue.rawValue], worker.options.concurrency, deliveries.held],
             retry: .idempotent
         )
     }

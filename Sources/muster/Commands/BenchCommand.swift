@@ -42,6 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option var clients = 1
     @Option var seconds = 8.0
     @Option(help: "drain/latency: worker concurrency.") var concurrency = 16
+    @Flag(help: "drain: batch 10, prefetch 10 - concurrency, poll 50 ms instead of WorkerOptions() defaults.") var tuned = false
     @Option(help: "latency: sends per second.") var rate = 50.0
     @Option(help: "latency: false polls every --poll-interval instead of LISTEN.") var listen = true
     @Option(name: .customLong("poll-interval")) var pollInterval: DurationArgument?
@@ -65,32 +66,24 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Runs a no-op worker until the queue is empty; prints jobs/s.
+    /// Runs a no-op worker until the queue is empty (`run(until: .queueEmpty)`; other
+    /// processes may share the queue); prints jobs/s. With `--tuned`, the options the
+    /// benchmark used before the defaults were fast (batch 10, prefetch 10 − concurrency,
+    /// poll 50 ms); otherwise `WorkerOptions()` with only the concurrency set.
     private func drain() async throws {
         let client = MusterClient(
             database: try database.configuration(), schema: try database.schemaName(),
             options: .init(maxConnections: concurrency + 2, applicationName: "muster-bench")
         )
-        let queue = client.queue(queue)
-        var worker = Worker(client: client, queue: queue.name, options: WorkerOptions(
-            concurrency: concurrency, batchSize: 10, prefetch: max(0, 10 - concurrency), pollInterval: .milliseconds(50)
-        ))
+        let options = tuned
+            ? WorkerOptions(concurrency: concurrency, batchSize: 10, prefetch: max(0, 10 - concurrency), pollInterval: .milliseconds(50))
+            : WorkerOptions(concurrency: concurrency)
+        var worker = Worker(client: client, queue: queue, options: options)
         let handled = JobCounter()
         worker.register(task: "noop", as: JSONValue.self) { _, _ in handled.count.add(1, ordering: .relaxed) }
         let started = ContinuousClock.now
-        let running = Task { try await worker.run() }
-        // Other processes may share the queue: done when it is empty. The table is only
-        // probed once this process's handlers stall, so the probes don't compete with the run.
-        var seen = -1
-        while true {
-            let now = handled.count.load(ordering: .relaxed)
-            if now == seen, try await queue.metrics().ready + queue.metrics().leased == 0 { break }
-            seen = now
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await worker.run(until: .queueEmpty)
         let elapsed = ContinuousClock.now - started
-        running.cancel()
-        _ = await running.result
         await client.shutdown()
         print(String(format: "%.1f", Double(handled.count.load(ordering: .relaxed)) / Self.seconds(elapsed)))
     }
