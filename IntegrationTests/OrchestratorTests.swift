@@ -54,4 +54,38 @@ import Testing
             #expect(try await fixture.count("claims", where: "state = 'finished' AND token = 1") == 1)
         }
     }
+
+    @Test func aClaimTakenOverWhileItsStepRunsCancelsTheStepAndSnoozesTheMessage() async throws {
+        try await OrchestrationFixture.with { fixture in
+            let started = Locked(false)
+            let cancelled = Locked(false)
+            var worker = Worker(client: fixture.client, queue: fixture.members.name, options: WorkerOptions(pollInterval: .milliseconds(50)))
+            // A claim lives 3 s and is extended every second while the step runs.
+            worker.registerOrchestrator(task: "orchestrate", claimTTL: .seconds(3), as: JSONPayload.Ignored.self) { _, _, _ in
+                started.withLock { $0 = true }
+                do {
+                    try await Task.sleep(for: .seconds(600))
+                } catch {
+                    cancelled.withLock { $0 = true }
+                    throw error
+                }
+            }
+            let execution = try await fixture.newExecution()
+            let sent = try await fixture.members.send(OutgoingMessage(payload: .emptyObject, task: "orchestrate", executionID: execution))
+            let stolen = Locked(false)
+            try await run(worker, until: "the step cancelled and its message snoozed after its claim was taken over") {
+                if started.value && !stolen.value {
+                    // The holder seems dead: its claim expires and another process takes the step.
+                    try await fixture.time.expireClaims()
+                    let thief = try await fixture.client.claims.tryClaim(execution, step: "orchestrate", ttl: .seconds(3600))
+                    guard case .won = thief else { throw WaitTimedOut(what: "the thief to win the claim", timeout: .zero) }
+                    stolen.withLock { $0 = true }
+                }
+                // Handed back without using an attempt, until the new holder's claim would end.
+                return try await fixture.count("messages", where: "id = \(sent.id) AND state = 'delayed'") == 1
+            }
+            #expect(cancelled.value)
+            #expect(try await fixture.count("messages", where: "id = \(sent.id) AND error_ct = 0") == 1)
+        }
+    }
 }

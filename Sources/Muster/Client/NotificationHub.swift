@@ -61,24 +61,27 @@ final class NotificationHub: Sendable {
     /// Waits until `channel` was notified (or the listener reconnected) after `token`, or
     /// `timeout` passes. Returns true when woken by the database.
     func wait(for channel: String, since token: Token, timeout: Duration) async -> Bool {
+        await withTimeout(timeout, otherwise: false) { await self.notified(channel, since: token) }
+    }
+
+    /// Waits until `channel` moved past `token`; false when cancelled or the hub stopped.
+    private func notified(_ channel: String, since token: Token) async -> Bool {
         let id = state.withLock { state -> Int in
             state.nextWaiter += 1
             return state.nextWaiter
         }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.resume(id, with: false)
-        }
-        defer { timer.cancel() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let alreadyMoved = state.withLock { state -> Bool in
+                // Under the lock the cancellation handler takes: a cancellation either is
+                // seen here or finds this waiter registered.
+                let answer = state.withLock { state -> Bool? in
                     let now = Token(channel: state.generations[channel, default: 0], reconnects: state.reconnects)
                     if now != token || state.stopped { return true }
+                    if Task.isCancelled { return false }
                     state.waiters[id] = Waiter(channel: channel, continuation: continuation)
-                    return false
+                    return nil
                 }
-                if alreadyMoved { continuation.resume(returning: true) }
+                if let answer { continuation.resume(returning: answer) }
             }
         } onCancel: {
             self.resume(id, with: false)

@@ -49,30 +49,26 @@ final class SettleLane<Item: Sendable>: Sendable {
     /// Returns after the next submit, hurry or close, or after `limit`. The run loop is the
     /// only waiter.
     private func waitForWake(atMost limit: Duration?) async {
-        await withTaskGroup(of: Void.self) { group in
-            if let limit {
-                group.addTask { try? await Task.sleep(for: limit) }
-            }
-            group.addTask { await self.nextWake() }
-            await group.next()
-            group.cancelAll()
-            // The sleep ended first: the waiter is still registered; wake it so the group can end.
-            self.wake { _ in }
-        }
+        guard let limit else { return await nextWake() }
+        await withTimeout(limit, otherwise: ()) { await self.nextWake() }
     }
 
     private func nextWake() async {
-        await withCheckedContinuation { continuation in
-            // A change since the last take is not lost, and a cancelled wait (the timer
-            // ended first) does not register: take again at once.
-            let ready = state.withLock { state -> Bool in
-                if !Task.isCancelled && !state.batching.isDue(at: .now) {
-                    state.wake = continuation
-                    return false
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // A change since the last take is not lost, and a cancelled wait (the timer
+                // ended first) does not register: take again at once.
+                let ready = state.withLock { state -> Bool in
+                    if !Task.isCancelled && !state.batching.isDue(at: .now) {
+                        state.wake = continuation
+                        return false
+                    }
+                    return true
                 }
-                return true
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            self.wake { _ in }
         }
     }
 }

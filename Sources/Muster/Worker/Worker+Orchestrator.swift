@@ -77,16 +77,15 @@ extension Worker {
                         // A child, so it ends with this delivery: also when the delivery is
                         // cancelled (time limit, lost lease) while a handler ignores it, and
                         // the claim then expires instead of being held by a zombie.
-                        group.addTask {
-                            while true {
-                                try await Task.sleep(for: claimTTL / 3)
-                                // false: lost (stop); an error: try again at the next beat.
-                                if (try? await claims.heartbeat(claim)) == false { return }
-                            }
-                        }
-                        try await handler(payload, claim, context)
+                        group.addTask { try await Self.heartbeat(claim, every: claimTTL / 3, claims: claims, logger: context.logger) }
+                        group.addTask { try await handler(payload, claim, context) }
+                        // The handler's end, or the heartbeat finding the claim lost, whichever
+                        // comes first, ends the step; the other is cancelled.
+                        try await group.next()
                         group.cancelAll()
                     }
+                } catch is ClaimLost {
+                    throw Snooze.claimLost(step: step)
                 } catch {
                     _ = try? await uncancellable { try await claims.release(claim) }
                     throw error
@@ -98,4 +97,25 @@ extension Worker {
             }
         }
     }
+
+    /// Extends `claim` every `interval` until cancelled. A failed beat is logged and tried
+    /// again at the next one (the claim outlives two missed beats); a claim found lost
+    /// (expired and taken over) throws `ClaimLost`, which cancels the handler: the step now
+    /// belongs to another holder.
+    private static func heartbeat(_ claim: Claim, every interval: Duration, claims: Claims, logger: Logger) async throws {
+        while true {
+            try await Task.sleep(for: interval)
+            do {
+                guard try await claims.heartbeat(claim) else {
+                    logger.warning("orchestration claim lost; cancelling the step", metadata: ["step": "\(claim.step)"])
+                    throw ClaimLost()
+                }
+            } catch let error as MusterError {
+                logger.info("orchestration claim heartbeat failed; trying again at the next beat", metadata: ["error": "\(error)"])
+            }
+        }
+    }
 }
+
+/// The orchestration claim was taken over while its step ran.
+private struct ClaimLost: Error {}

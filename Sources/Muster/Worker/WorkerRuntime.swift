@@ -109,7 +109,11 @@ final class WorkerRuntime: Sendable {
             }
             // Cancelled outright, the deliveries were told to stop already.
             let deliveries = self.deliveries
-            if !Task.isCancelled, await !firstToFinish({ await deliveries.handlersIdle() }, orAfter: worker.options.drainTimeout) {
+            let idle = await withTimeout(worker.options.drainTimeout, otherwise: false) {
+                await deliveries.handlersIdle()
+                return !Task.isCancelled
+            }
+            if !Task.isCancelled && !idle {
                 logger.warning("drain timeout: cancelling running handlers and handing their leases back")
                 deliveries.stopNow()
             }
@@ -249,23 +253,5 @@ final class WorkerRuntime: Sendable {
              [worker.queue.rawValue], worker.options.concurrency, deliveries.held],
             retry: .idempotent
         )
-    }
-}
-
-/// Waits for `operation` or for `timeout` to pass, whichever comes first; true when the
-/// operation finished first. The other is cancelled.
-func firstToFinish(_ operation: @escaping @Sendable () async -> Void, orAfter timeout: Duration) async -> Bool {
-    await withTaskGroup(of: Bool.self) { race in
-        race.addTask {
-            await operation()
-            return !Task.isCancelled
-        }
-        race.addTask {
-            try? await Task.sleep(for: timeout)
-            return false
-        }
-        let first = await race.next() ?? false
-        race.cancelAll()
-        return first
     }
 }
