@@ -35,78 +35,94 @@ plain_prefill() {
   sql "VACUUM ANALYZE q" >/dev/null
 }
 
+commits() { sql "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+
+# drain_run PROCESSES CONCURRENCY N [--tuned] -> "jobs/s commits-per-10-jobs": N prefilled
+# messages drained by PROCESSES worker processes at once (each until the queue is empty). The
+# commits are the database's (pg_stat_database, flushed when the workers' sessions end), so
+# they count reads, acks, heartbeats and the end-of-queue checks alike.
+drain_run() {
+  local procs=$1 conc=$2 n=$3 tuned=${4:-} before start pids=() p
+  prefill "$n"
+  before=$(commits)
+  start=$(date +%s.%N)
+  for p in $(seq 1 "$procs"); do
+    "$muster" bench "${schema[@]}" --workload drain --concurrency "$conc" $tuned >/dev/null &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  local end; end=$(date +%s.%N)
+  sleep 0.5
+  awk -v s="$start" -v e="$end" -v n="$n" -v b="$before" -v a="$(commits)" 'BEGIN { printf "%.1f %.2f", n / (e - s), (a - b) * 10 / n }'
+}
+
 rows=()
-for concurrency in 1 4 16; do
-  ours=() limit=() plain=()
+for config in "1 1" "1 4" "1 16" "4 4"; do
+  read -r procs conc <<<"$config"
+  clients=$((procs * conc))
+  defaults=() tuned=() per10=() limit=() plain=()
   for _ in $(seq 1 "$runs"); do
     plain_prefill
-    plain+=("$(pgbench_rate scripts/bench/limits/lease.sql "$concurrency" 10 -D batch=10)")
+    plain+=("$(pgbench_rate scripts/bench/limits/lease.sql "$clients" 10 -D batch=10)")
     require_rows "the plain limit's lease" "SELECT count(*) FROM q"
     prefill "$limit_total"
-    limit+=("$(pgbench_rate "$script" "$concurrency" 10)")
+    limit+=("$(pgbench_rate "$script" "$clients" 10)")
     ready_left
-    prefill
-    ours+=("$("$muster" bench "${schema[@]}" --workload drain --concurrency "$concurrency")")
+    read -r rate per <<<"$(drain_run "$procs" "$conc" "$total")"
+    defaults+=("$rate"); per10+=("$per")
+    read -r rate _ <<<"$(drain_run "$procs" "$conc" "$total" --tuned)"
+    tuned+=("$rate")
   done
-  m=$(median "${ours[@]}"); l=$(median "${limit[@]}"); p=$(median "${plain[@]}")
-  rows+=("| drain 20,000, no-op handler | 1 × $concurrency | $m | $l | $p | $(ratio "$m" "$l") | $(ratio "$l" "$p") | $(ratio "$m" "$p") |")
-  echo "drain c=$concurrency: muster ${ours[*]} / sql ${limit[*]} / limit ${plain[*]}" >&2
+  d=$(median "${defaults[@]}"); t=$(median "${tuned[@]}"); c=$(median "${per10[@]}"); l=$(median "${limit[@]}"); p=$(median "${plain[@]}")
+  rows+=("| drain 20,000, no-op handler | $procs × $conc | $d | $t | $c | $l | $p | $(ratio "$d" "$t") | $(ratio "$t" "$l") | $(ratio "$d" "$l") | $(ratio "$d" "$p") |")
+  echo "drain $procs x $conc: defaults ${defaults[*]} (commits/10 ${per10[*]}) / tuned ${tuned[*]} / sql ${limit[*]} / limit ${plain[*]}" >&2
 done
 
-ours=() limit=() plain=()
-for _ in $(seq 1 "$runs"); do
-  plain_prefill
-  plain+=("$(pgbench_rate scripts/bench/limits/lease.sql 16 10 -D batch=10)")
-  require_rows "the plain limit's lease" "SELECT count(*) FROM q"
-  prefill "$limit_total"
-  limit+=("$(pgbench_rate "$script" 16 10)")
-  ready_left
-  prefill
-  start=$(date +%s.%N)
-  "$muster" bench "${schema[@]}" --workload drain --concurrency 8 >/dev/null &
-  first=$!
-  "$muster" bench "${schema[@]}" --workload drain --concurrency 8 >/dev/null
-  wait "$first"
-  ours+=("$(awk -v s="$start" -v e="$(date +%s.%N)" -v n="$total" 'BEGIN { printf "%.1f", n / (e - s) }')")
-done
-m=$(median "${ours[@]}"); l=$(median "${limit[@]}"); p=$(median "${plain[@]}")
-rows+=("| drain 20,000, no-op handler | 2 × 8 | $m | $l | $p | $(ratio "$m" "$l") | $(ratio "$l" "$p") | $(ratio "$m" "$p") |")
-echo "drain 2x8: muster ${ours[*]} / sql ${limit[*]} / limit ${plain[*]}" >&2
+# The same with ten times the messages, defaults at 1 × 4, beside the 1 × 4 limits above.
+big=()
+for _ in $(seq 1 "$runs"); do big+=("$(drain_run 1 4 200000 | awk '{ print $1 }')"); done
+read -r l p <<<"$(awk -F'|' '$3 ~ /1 × 4/ { print $7, $8 }' <<<"$(printf '%s\n' "${rows[@]}")")"
+d=$(median "${big[@]}")
+big_row="| drain 200,000, no-op handler, defaults | 1 × 4 | $d | $l | $p | $(ratio "$d" "$l") | $(ratio "$d" "$p") |"
+echo "drain 200,000 1 x 4: ${big[*]}" >&2
 
-# Latency floor: one read + ack round trip pair on an idle server, as pgbench reports it.
-reset
-floor=$(pgbench -n -M prepared -c 1 -j 1 -T "$seconds" -f scripts/bench/queue/send1.sql "$url" 2>&1 | awk '/^latency average/ { print $4; exit }')
+# Pickup latency, each beside the floor measured in the same run (scripts/bench/limits' plain
+# table, INSERT + pg_notify per commit, LISTEN + UPDATE … SKIP LOCKED LIMIT 1, in Swift).
 latency_rows=()
-for mode in listen poll; do
-  p50s=() p99s=()
-  for _ in $(seq 1 "$runs"); do
-    reset
-    read -r p50 p99 < <("$muster" bench "${schema[@]}" --workload latency --rate 50 --seconds "$seconds" \
-      --listen "$([ $mode = listen ] && echo true || echo false)" --poll-interval 100ms)
-    p50s+=("$p50"); p99s+=("$p99")
-  done
-  latency_rows+=("| enqueue → handler start, 50 sends/s, $([ $mode = listen ] && echo "LISTEN/NOTIFY" || echo "polling every 100 ms") | $(median "${p50s[@]}") | $(median "${p99s[@]}") | $floor | $(ratio "$floor" "$(median "${p50s[@]}")") |")
-  echo "latency $mode: p50 ${p50s[*]} p99 ${p99s[*]}" >&2
+f50s=() f99s=() l50s=() l99s=() p50s=() p99s=()
+for _ in $(seq 1 "$runs"); do
+  read -r a b < <("$muster" bench "${schema[@]}" --workload latency-floor --rate 50 --seconds "$seconds"); f50s+=("$a"); f99s+=("$b")
+  reset
+  read -r a b < <("$muster" bench "${schema[@]}" --workload latency --rate 50 --seconds "$seconds" --listen true); l50s+=("$a"); l99s+=("$b")
+  reset
+  read -r a b < <("$muster" bench "${schema[@]}" --workload latency --rate 50 --seconds "$seconds" --listen false --poll-interval 100ms); p50s+=("$a"); p99s+=("$b")
 done
+f50=$(median "${f50s[@]}"); f99=$(median "${f99s[@]}")
+latency_row() { latency_rows+=("| $1 | $2 | $3 | $f50 | $f99 | $(ratio "$f50" "$2") | $(ratio "$f99" "$3") |"); }
+latency_row "enqueue → handler start, 50 sends/s, LISTEN/NOTIFY" "$(median "${l50s[@]}")" "$(median "${l99s[@]}")"
+latency_row "enqueue → handler start, 50 sends/s, polling every 100 ms" "$(median "${p50s[@]}")" "$(median "${p99s[@]}")"
+echo "latency floor: p50 ${f50s[*]} p99 ${f99s[*]}; listen: p50 ${l50s[*]} p99 ${l99s[*]}; poll: p50 ${p50s[*]} p99 ${p99s[*]}" >&2
 
 out=$(mktemp)
 {
   echo "## Worker"
   echo
-  echo "Command: \`$BENCH_COMMAND\` (median of $runs runs; $(nproc) vCPU)."
+  echo "Command: \`$BENCH_COMMAND\` (median of $runs interleaved runs; $(nproc) vCPU)."
   echo
-  echo "Server: $(server_settings). SQL: pgbench -M prepared, with as many clients as the worker has handlers, running what a worker issues: a read of 10, then one batched fenced ack (scripts/bench/queue/read10ack.sql; the worker group-commits acks of handlers that finish while an ack is in flight). Limit: the plain-SQL limit, lease 10 + delete on one plain table (scripts/bench/limits/lease.sql). Both pgbench runs are checked to end with rows left. The worker reads batches of 10 (prefetch tops a small concurrency up to the batch)."
+  echo "Server: $(server_settings). Defaults: \`WorkerOptions(concurrency: C)\` (batch 10, prefetch 20, poll 1 s). Tuned: batch 10, prefetch 10 − C (at least 0), poll 50 ms, the options this benchmark used before the defaults were fast. Each drain ends when the queue is empty (\`Worker.run(until: .queueEmpty)\`), final acks included. Commits / 10 jobs: the database's commits (pg_stat_database) per 10 jobs of the defaults' drain, reads, acks, heartbeats and end checks alike (the SQL limit pays 2). SQL: pgbench -M prepared with as many clients as the worker has handlers, running what a worker issues: a read of 10, then one batched fenced ack (scripts/bench/queue/read10ack.sql): the worker's own limit. Limit: the plain-SQL limit, lease 10 + delete on one plain table (scripts/bench/limits/lease.sql). Both pgbench runs are checked to end with rows left."
   echo
-  echo "| workload | processes × concurrency | Worker jobs/s | SQL jobs/s | limit jobs/s | Worker / SQL | SQL / limit | Worker / limit |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| workload | processes × concurrency | defaults jobs/s | tuned jobs/s | commits / 10 jobs | SQL jobs/s | limit jobs/s | defaults / tuned | tuned / SQL | defaults / SQL | defaults / limit |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Why the worker sits below its SQL: pgbench runs as many independent read+ack streams as there are clients, while one worker process has one fetch loop and one group-committed ack stream, so at most two of its statements (each a commit: a read leases, so it writes) are in flight whatever its concurrency; the Swift process also shares the 2 vCPUs with the server. An earlier profile of the 1 × 4 drain showed the machine a quarter idle and the worker waiting on commits, not CPU-bound. Several reads in flight per worker, owned by one task group, are the next lever (the worker runtime's rebuild)."
+  echo "| workload | processes × concurrency | jobs/s | SQL jobs/s | limit jobs/s | ratio SQL | ratio limit |"
+  echo "|---|---|---|---|---|---|---|"
+  echo "$big_row"
   echo
-  echo "Latency, in ms. The limit column is pgbench's average latency of one single-message send on the same idle server (the commit a send costs); ratio = limit / p50."
+  echo "Latency, in ms. The floor: the same pickup in plain SQL from Swift on the same server in the same run (one commit of INSERT + pg_notify; LISTEN, then UPDATE … SKIP LOCKED LIMIT 1 on each notification; monotonic clock), \`muster bench --workload latency-floor\`. ratio = floor / Muster."
   echo
-  echo "| workload | p50 | p99 | limit | ratio |"
-  echo "|---|---|---|---|---|"
+  echo "| workload | p50 | p99 | floor p50 | floor p99 | ratio p50 | ratio p99 |"
+  echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${latency_rows[@]}"
   echo
 } > "$out"

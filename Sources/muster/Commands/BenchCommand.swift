@@ -18,6 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
         case drain
         /// Single sends at `--rate` per second to a no-op Worker; prints p50 and p99 ms.
         case latency
+        /// The same with plain SQL on MusterPostgres: the pickup latency floor.
+        case latencyFloor = "latency-floor"
         /// Fans out `--members` members in one call; prints seconds.
         case fanout
         /// `--clients` completers complete members of one barrier for `--seconds`; prints completions/s.
@@ -31,7 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .send1, .read1ack: return 1
             case .send100: return 100
             case .read10ack: return 10
-            case .drain, .latency, .fanout, .fanin, .callback: return 1
+            case .drain, .latency, .latencyFloor, .fanout, .fanin, .callback: return 1
             }
         }
     }
@@ -59,6 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
         switch workload {
         case .drain: return try await drain()
         case .latency: return try await latency()
+        case .latencyFloor: return try await latencyFloor()
         case .fanout: return try await fanOut()
         case .fanin: return try await fanIn()
         case .callback: return try await callbackLatency()
@@ -147,7 +150,7 @@ struct BenchCommand: AsyncParsableCommand {
                 guard !messages.isEmpty else { throw CommandFailure(message: "bench queue ran dry", status: 1) }
                 try await queue.ack(messages.map(\.lease))
                 return messages.count
-            case .drain, .latency, .fanout, .fanin, .callback:
+            case .drain, .latency, .latencyFloor, .fanout, .fanin, .callback:
                 throw CommandFailure(message: "\(workload) is not a statement workload", status: 2)
             }
         }
