@@ -109,6 +109,9 @@ final class Deliveries: Sendable {
     /// Waits until the worker drains (or the caller is cancelled).
     func draining() async { await wait { $0.draining } }
 
+    /// Waits until no lease is held (or the caller is cancelled).
+    func nothingHeld() async { await wait { $0.held == 0 } }
+
     /// Returns the next read's size once `budget` allows one, or nil once the worker drains
     /// (or the caller is cancelled). Checked at each change of the ledger, under its lock, so
     /// the fetch loop wakes only when it has something to do.

@@ -145,6 +145,20 @@ final class WorkerRuntime: Sendable {
                 }
                 if !messages.isEmpty { continue }
                 if stop == .queueEmpty, try await isDone() { return }
+                if stop == .queueEmpty && deliveries.held > 0 {
+                    // Once what this worker holds is settled the queue may be empty: look
+                    // again then, or as soon as a send wakes the loop.
+                    let deliveries = self.deliveries
+                    await withTimeout(worker.options.pollInterval, otherwise: ()) {
+                        await withTaskGroup(of: Void.self) { either in
+                            either.addTask { await deliveries.nothingHeld() }
+                            either.addTask { _ = await hub.wait(for: channel.name, since: token, timeout: .seconds(3600)) }
+                            await either.next()
+                            either.cancelAll()
+                        }
+                    }
+                    continue
+                }
             } catch {
                 failures += 1
                 let pause = RetryBackoff.reconnect.ceiling(afterAttempt: failures)
