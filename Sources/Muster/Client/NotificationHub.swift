@@ -4,16 +4,12 @@ import Synchronization
 
 /// One LISTEN connection per client, shared by every long poll, started on first use.
 ///
-/// Wake-ups use generations, so none is lost between a read and the wait that follows it:
-/// a caller takes a `token` for the channel before it reads, and `wait(for:since:timeout:)`
-/// returns at once if a notification (or a reconnect, after which anything may have been
-/// missed) arrived after the token was taken.
+/// Wake-ups use a `NotificationHistory`, so none is lost between a read and the wait that
+/// follows it: a caller takes a `token` for the channel before it reads, and
+/// `wait(for:since:timeout:)` returns at once if a notification (or a reconnect, after which
+/// anything may have been missed) arrived after the token was taken.
 final class NotificationHub: Sendable {
-    /// A point in a channel's notification history.
-    struct Token: Equatable, Sendable {
-        fileprivate var channel: UInt64
-        fileprivate var reconnects: UInt64
-    }
+    typealias Token = NotificationHistory.Token
 
     private struct Waiter {
         var channel: String
@@ -23,8 +19,7 @@ final class NotificationHub: Sendable {
     private struct State: ~Copyable {
         var listener: PostgresListener?
         var consumer: Task<Void, Never>?
-        var generations: [String: UInt64] = [:]
-        var reconnects: UInt64 = 0
+        var history = NotificationHistory()
         var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
         var stopped = false
@@ -55,7 +50,7 @@ final class NotificationHub: Sendable {
 
     /// The current point in `channel`'s history; take it before reading.
     func token(for channel: String) -> Token {
-        state.withLock { Token(channel: $0.generations[channel, default: 0], reconnects: $0.reconnects) }
+        state.withLock { $0.history.token(for: channel) }
     }
 
     /// Waits until `channel` was notified (or the listener reconnected) after `token`, or
@@ -75,8 +70,7 @@ final class NotificationHub: Sendable {
                 // Under the lock the cancellation handler takes: a cancellation either is
                 // seen here or finds this waiter registered.
                 let answer = state.withLock { state -> Bool? in
-                    let now = Token(channel: state.generations[channel, default: 0], reconnects: state.reconnects)
-                    if now != token || state.stopped { return true }
+                    if state.history.hasMoved(channel, since: token) || state.stopped { return true }
                     if Task.isCancelled { return false }
                     state.waiters[id] = Waiter(channel: channel, continuation: continuation)
                     return nil
@@ -122,10 +116,10 @@ final class NotificationHub: Sendable {
             let matches: (Waiter) -> Bool
             switch event {
             case .reconnected:
-                state.reconnects += 1
+                state.history.reconnected()
                 matches = { _ in true }
             case .notification(let channel, _):
-                state.generations[channel, default: 0] += 1
+                state.history.notified(channel)
                 matches = { $0.channel == channel }
             }
             let ids = state.waiters.filter { matches($0.value) }.map(\.key)

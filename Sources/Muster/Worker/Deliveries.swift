@@ -48,12 +48,15 @@ final class Deliveries: Sendable {
     /// Waits for a handler slot for `lease`; `.run` means the handler may start now.
     func acquireSlot(for lease: Lease) async -> DeliveryLedger.SlotAnswer {
         await withCheckedContinuation { continuation in
-            let answer = state.withLock { state -> DeliveryLedger.SlotAnswer? in
+            var answer: DeliveryLedger.SlotAnswer?
+            perform { state in
                 state.unclaimed[lease] = nil
-                let answer = state.ledger.requestSlot(lease)
-                guard answer == .wait else { return answer }
-                state.slotWaiters[lease] = continuation
-                return nil
+                answer = state.ledger.requestSlot(lease)
+                if answer == .wait {
+                    state.slotWaiters[lease] = continuation
+                    answer = nil
+                }
+                return DeliveryLedger.Actions()
             }
             if let answer { continuation.resume(returning: answer) }
         }
@@ -122,7 +125,9 @@ final class Deliveries: Sendable {
         return state.withLock { $0.ledger.draining ? nil : allowed($0.ledger) }
     }
 
-    private func wait(until condition: @escaping @Sendable (DeliveryLedger) -> Bool) async {
+    /// Waits until `condition` holds for the ledger (checked now and after each change), or
+    /// the caller is cancelled.
+    func wait(until condition: @escaping @Sendable (DeliveryLedger) -> Bool) async {
         let id = state.withLock { state in
             state.nextWaiter += 1
             return state.nextWaiter
