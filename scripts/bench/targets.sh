@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The hot-path targets (issue 14) checked against the figures in docs/benchmarks.md: reads the
-# Queue and Barrier sections' tables and writes a "## Targets" section with each ratio, its
+# Queue, Barrier and Worker sections' tables and writes a "## Targets" section with each ratio, its
 # goal and whether it is met. Run by scripts/bench.sh after the queue and barrier suites;
 # it measures nothing itself.
 set -euo pipefail
@@ -15,7 +15,7 @@ out=$(mktemp)
 {
   echo "## Targets"
   echo
-  echo "The hot paths' targets, read from the Queue and Barrier tables above (each figure a median of interleaved runs on one server). SQL / limit: Muster's statements through pgbench against the plain-SQL limit; Swift / SQL: Muster's Swift API against its statements."
+  echo "The targets, read from the Queue, Barrier and Worker tables above (each figure a median of interleaved runs on one server). SQL / limit: Muster's statements through pgbench against the plain-SQL limit; Swift / SQL: Muster's Swift API against its statements."
   echo
   echo "| target | workload | clients | measured | goal | met |"
   echo "|---|---|---|---|---|---|"
@@ -46,6 +46,19 @@ out=$(mktemp)
       split("1 4 16", order, " ")
       for (i = 1; i <= 3; i++) { c = order[i]; if (c in stale && fresh[c] > 0)
         row("without ANALYZE / with", "fan-in completions (SQL)", c, stale[c] / fresh[c], 0.9) }
+    }'
+  rows Worker | awk -F'|' '
+    function trim(s) { gsub(/^ +| +$/, "", s); return s }
+    function row(target, workload, clients, value, goal, shown) {
+      printf "| %s | %s | %s | %.2f | ≥ %s | %s |\n", target, workload, clients, value, shown, (value >= goal ? "yes" : "no")
+    }
+    trim($2) ~ /^drain 20,000/ && NF >= 13 {
+      row("Worker tuned / its SQL", trim($2), trim($3), trim($10), 0.8, "0.8")
+      row("Worker defaults / tuned", trim($2), trim($3), trim($9), 0.8, "0.8")
+    }
+    trim($2) ~ /LISTEN/ && NF >= 9 {
+      row("pickup floor / Worker, p50", trim($2), 1, trim($7), 1 / 1.2, "0.83 (p50 ≤ 1.2 × floor)")
+      row("pickup floor / Worker, p99", trim($2), 1, trim($8), 0.5, "0.5 (p99 ≤ 2 × floor)")
     }'
   inflight=$(awk '/^Leased rows ahead of ready ones:/ { for (i = 1; i <= NF; i++) if ($i == "at") { print $(i + 1); exit } }' "$doc")
   if [ -n "$inflight" ]; then
