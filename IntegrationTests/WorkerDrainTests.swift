@@ -38,13 +38,7 @@ import Testing
             let lock = try await lockMessages(fixture)
             let worker = try fixture.startWorker(["--concurrency", "1"])
             defer { worker.kill(SIGKILL) }
-            try await waitUntilBlocked(fixture, in: "read(")
-            worker.kill(SIGTERM)
-            worker.kill(SIGTERM)
-            try await expectIdle(worker)
-            _ = try await lock.query("COMMIT")
-            let status = await worker.wait()
-            #expect(status == 0 || status == 1, "status \(status): \(worker.output())")
+            try await stop(worker, whileBlockedIn: "read(", by: lock, fixture)
             // The read leased the message once the lock went, and the stopping worker handed
             // it back rather than leaving it to expire in 600 s.
             let state = try #require(try await fixture.state(id))
@@ -61,13 +55,7 @@ import Testing
             try await waitUntil("the handler at the gate") { try await fixture.events(id).contains { $0.event == "started" } }
             let lock = try await lockMessages(fixture)
             try await fixture.proceed(id)
-            try await waitUntilBlocked(fixture, in: "ack(")
-            worker.kill(SIGTERM)
-            worker.kill(SIGTERM)
-            try await expectIdle(worker)
-            _ = try await lock.query("COMMIT")
-            let status = await worker.wait()
-            #expect(status == 0 || status == 1, "status \(status): \(worker.output())")
+            try await stop(worker, whileBlockedIn: "ack(", by: lock, fixture)
             #expect(try await fixture.events(id).map(\.event) == ["started", "finished"])
             #expect(try await !fixture.messageExists(id), "the handler's success was acked once the lock went")
         }
@@ -100,6 +88,19 @@ import Testing
         _ = try await connection.query("BEGIN")
         _ = try await connection.query("LOCK TABLE \(fixture.schema.quoted).messages IN SHARE MODE")
         return connection
+    }
+
+    /// Once the worker's statement containing `fragment` waits for `lock`, signals the worker
+    /// twice (stop now), checks that it waits without spinning, then commits the lock and
+    /// expects the worker to exit cleanly.
+    private func stop(_ worker: ChildProcess, whileBlockedIn fragment: String, by lock: PostgresConnection, _ fixture: WorkerFixture) async throws {
+        try await waitUntilBlocked(fixture, in: fragment)
+        worker.kill(SIGTERM)
+        worker.kill(SIGTERM)
+        try await expectIdle(worker)
+        _ = try await lock.query("COMMIT")
+        let status = await worker.wait()
+        #expect(status == 0 || status == 1, "status \(status): \(worker.output())")
     }
 
     /// Waits until a worker's statement containing `fragment` waits for a lock.

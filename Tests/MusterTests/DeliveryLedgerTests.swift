@@ -5,19 +5,25 @@ import Testing
 @Suite struct DeliveryLedgerTests {
     private func lease(_ id: Int64, _ readCount: Int32 = 1) -> Lease { Lease(messageID: id, readCount: readCount) }
 
+    /// A ledger with `slots` handler slots that has read the messages `ids` (first reads).
+    private func ledger(slots: Int, read ids: Int64...) -> DeliveryLedger {
+        var ledger = DeliveryLedger(slots: slots)
+        for id in ids { _ = ledger.received(lease(id)) }
+        return ledger
+    }
+
+    /// Asks for a slot for each message in turn; returns the answers.
+    private func request(_ ids: Int64..., in ledger: inout DeliveryLedger) -> [DeliveryLedger.SlotAnswer] {
+        ids.map { ledger.requestSlot(lease($0)) }
+    }
+
     @Test func deliveriesBeyondTheSlotsWaitAndGetTheSlotOfTheFirstHandlerToReturn() {
-        var ledger = DeliveryLedger(slots: 1)
-        var answer: DeliveryLedger.SlotAnswer
-        var actions: DeliveryLedger.Actions
-        _ = ledger.received(lease(1))
-        _ = ledger.received(lease(2))
-        answer = ledger.requestSlot(lease(1))
-        #expect(answer == .run)
-        answer = ledger.requestSlot(lease(2))
-        #expect(answer == .wait)
+        var ledger = ledger(slots: 1, read: 1, 2)
+        let answers = request(1, 2, in: &ledger)
+        #expect(answers == [.run, .wait])
         #expect(!ledger.handlersIdle)
-        actions = ledger.handlerReturned(lease(1))
-        #expect(actions.resume == [lease(2): .run])
+        let returned = ledger.handlerReturned(lease(1))
+        #expect(returned.resume == [lease(2): .run])
         #expect(ledger.running == 1 && ledger.settling == 1 && ledger.freeSlots == 0)
         _ = ledger.settled(lease(1))
         _ = ledger.handlerReturned(lease(2))
@@ -27,89 +33,64 @@ import Testing
     }
 
     @Test func drainingHandsBackEveryWaitingDeliveryAndStartsNothingMore() {
-        var ledger = DeliveryLedger(slots: 1)
-        var answer: DeliveryLedger.SlotAnswer
-        var actions: DeliveryLedger.Actions
-        for id in 1...3 { _ = ledger.received(lease(Int64(id))) }
-        answer = ledger.requestSlot(lease(1))
-        #expect(answer == .run)
-        answer = ledger.requestSlot(lease(2))
-        #expect(answer == .wait)
-        actions = ledger.drain()
-        #expect(actions.resume == [lease(2): .handBack])
-        #expect(actions.cancel.isEmpty, "a drain lets running handlers finish")
-        answer = ledger.requestSlot(lease(3))
-        #expect(answer == .handBack)
+        var ledger = ledger(slots: 1, read: 1, 2, 3)
+        let answers = request(1, 2, in: &ledger)
+        #expect(answers == [.run, .wait])
+        let drained = ledger.drain()
+        #expect(drained.resume == [lease(2): .handBack])
+        #expect(drained.cancel.isEmpty, "a drain lets running handlers finish")
+        let late = request(3, in: &ledger)
+        #expect(late == [.handBack])
         // The running handler's slot goes to nobody once it returns.
-        actions = ledger.handlerReturned(lease(1))
-        #expect(actions.isEmpty)
+        let returned = ledger.handlerReturned(lease(1))
+        #expect(returned.isEmpty)
         #expect(ledger.handlersIdle)
     }
 
     @Test func stoppingNowCancelsRunningHandlersAndNoGrantedSlotMayStart() {
-        var ledger = DeliveryLedger(slots: 2)
-        var answer: DeliveryLedger.SlotAnswer
-        var actions: DeliveryLedger.Actions
-        _ = ledger.received(lease(1))
-        _ = ledger.received(lease(2))
-        answer = ledger.requestSlot(lease(1))
-        #expect(answer == .run)
-        answer = ledger.requestSlot(lease(2))
-        #expect(answer == .run)
+        var ledger = ledger(slots: 2, read: 1, 2)
+        let answers = request(1, 2, in: &ledger)
+        #expect(answers == [.run, .run])
         _ = ledger.handlerReturned(lease(2))
         #expect(ledger.mayStart(lease(1)))
-        actions = ledger.stopNow()
-        #expect(actions.cancel == [lease(1)], "the settling lease is left to its settle")
+        let stopped = ledger.stopNow()
+        #expect(stopped.cancel == [lease(1)], "the settling lease is left to its settle")
         #expect(!ledger.mayStart(lease(1)))
     }
 
     @Test func aLeaseReadAgainMakesTheOlderOneLostAndCancelsItsHandler() {
-        var ledger = DeliveryLedger(slots: 2)
-        var answer: DeliveryLedger.SlotAnswer
-        var actions: DeliveryLedger.Actions
-        _ = ledger.received(lease(7, 1))
-        answer = ledger.requestSlot(lease(7, 1))
-        #expect(answer == .run)
-        actions = ledger.received(lease(7, 2))
-        #expect(actions.cancel == [lease(7, 1)])
+        var ledger = ledger(slots: 2, read: 7)
+        let answers = request(7, in: &ledger)
+        #expect(answers == [.run])
+        let again = ledger.received(lease(7, 2))
+        #expect(again.cancel == [lease(7, 1)])
         #expect(ledger.isLost(lease(7, 1)) && !ledger.isLost(lease(7, 2)))
         #expect(ledger.heartbeatLeases == [lease(7, 2)], "a lost lease is not heartbeated")
         #expect(ledger.held == 2, "each delivery keeps its entry until it is settled")
     }
 
     @Test func lostLeasesCancelRunningHandlersTellWaitingOnesAndSpareSettlingOnes() {
-        var ledger = DeliveryLedger(slots: 1)
-        var answer: DeliveryLedger.SlotAnswer
-        var actions: DeliveryLedger.Actions
-        for id in 1...3 { _ = ledger.received(lease(Int64(id))) }
-        answer = ledger.requestSlot(lease(1))
-        #expect(answer == .run)
+        var ledger = ledger(slots: 1, read: 1, 2, 3)
+        _ = request(1, in: &ledger)
         _ = ledger.handlerReturned(lease(1))       // settling
-        answer = ledger.requestSlot(lease(2))
-        #expect(answer == .run)
-        answer = ledger.requestSlot(lease(3))
-        #expect(answer == .wait)
-        actions = ledger.markLost([lease(1), lease(2), lease(3), lease(99)])
-        #expect(actions.cancel == [lease(2)])
-        #expect(actions.resume == [lease(3): .lost])
+        let answers = request(2, 3, in: &ledger)
+        #expect(answers == [.run, .wait])
+        let lost = ledger.markLost([lease(1), lease(2), lease(3), lease(99)])
+        #expect(lost.cancel == [lease(2)])
+        #expect(lost.resume == [lease(3): .lost])
         #expect(!ledger.isLost(lease(1)), "a settling lease may just have been acked")
-        answer = ledger.requestSlot(lease(3))
-        #expect(answer == .lost)
-        #expect(ledger.markLost([lease(2)]).isEmpty, "lost once")
+        let late = request(3, in: &ledger)
+        #expect(late == [.lost])
+        let again = ledger.markLost([lease(2)])
+        #expect(again.isEmpty, "lost once")
     }
 
     @Test func settlingARunningLeaseFreesItsSlotFirst() {
-        var ledger = DeliveryLedger(slots: 1)
-        var answer: DeliveryLedger.SlotAnswer
-        var actions: DeliveryLedger.Actions
-        _ = ledger.received(lease(1))
-        _ = ledger.received(lease(2))
-        answer = ledger.requestSlot(lease(1))
-        #expect(answer == .run)
-        answer = ledger.requestSlot(lease(2))
-        #expect(answer == .wait)
-        actions = ledger.settled(lease(1))
-        #expect(actions.resume == [lease(2): .run])
+        var ledger = ledger(slots: 1, read: 1, 2)
+        let answers = request(1, 2, in: &ledger)
+        #expect(answers == [.run, .wait])
+        let settled = ledger.settled(lease(1))
+        #expect(settled.resume == [lease(2): .run])
         #expect(ledger.held == 1 && ledger.running == 1 && ledger.settling == 0)
     }
 }

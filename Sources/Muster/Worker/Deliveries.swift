@@ -29,11 +29,14 @@ final class Deliveries: Sendable {
     var isDraining: Bool { state.withLock { $0.ledger.draining } }
     func isLost(_ lease: Lease) -> Bool { state.withLock { $0.ledger.isLost(lease) } }
 
+    /// A message was read (outside `startRead`, which receives its own).
     func received(_ message: ReceivedMessage) {
-        perform { state in
-            state.unclaimed[message.lease] = message
-            return state.ledger.received(message.lease)
-        }
+        perform { Self.receive(message, into: &$0) }
+    }
+
+    private static func receive(_ message: ReceivedMessage, into state: inout State) -> DeliveryLedger.Actions {
+        state.unclaimed[message.lease] = message
+        return state.ledger.received(message.lease)
     }
 
     /// Messages read that no delivery has claimed, removed from that list: the caller hands
@@ -112,17 +115,44 @@ final class Deliveries: Sendable {
     /// Waits until the worker drains (or the caller is cancelled).
     func draining() async { await wait { $0.draining } }
 
-    /// Waits until no lease is held (or the caller is cancelled).
-    func nothingHeld() async { await wait { $0.held == 0 } }
+    /// Waits until no lease is held and no read is in flight (or the caller is cancelled).
+    func nothingHeld() async { await wait { $0.holdsNothing } }
 
-    /// Returns the next read's size once `budget` allows one, or nil once the worker drains
-    /// (or the caller is cancelled). Checked at each change of the ledger, under its lock, so
-    /// the fetch loop wakes only when it has something to do.
-    func room(in budget: ReadBudget) async -> Int? {
-        let allowed = { @Sendable (ledger: DeliveryLedger) in budget.nextRead(held: ledger.held, settling: ledger.settling) }
-        await wait { $0.draining || allowed($0) != nil }
-        guard !Task.isCancelled else { return nil }
-        return state.withLock { $0.ledger.draining ? nil : allowed($0.ledger) }
+    /// No lease held and no read in flight.
+    var holdsNothing: Bool { state.withLock { $0.ledger.holdsNothing } }
+
+    /// Waits until `budget` allows a read (counting reads in flight) and, for a `secondary`
+    /// reader, until the last read came back full; reserves the read's size and returns it.
+    /// Nil once the worker drains (or the caller is cancelled). Checked at each change of the
+    /// ledger, under its lock, so a fetch loop wakes only when it has something to do.
+    func startRead(in budget: ReadBudget, secondary: Bool) async -> Int? {
+        let ready = { @Sendable (ledger: DeliveryLedger) in ledger.nextRead(in: budget) != nil && (ledger.backlog || !secondary) }
+        while !Task.isCancelled {
+            await wait { $0.draining || ready($0) }
+            let limit = state.withLock { state -> Int?? in
+                if state.ledger.draining { return .some(nil) }
+                guard ready(state.ledger), let limit = state.ledger.nextRead(in: budget) else { return nil }
+                state.ledger.readStarted(limit)
+                return limit
+            }
+            if let limit { return limit }
+        }
+        return nil
+    }
+
+    /// A read started with `startRead` returned `messages`: each is received, and the
+    /// reservation released.
+    func readReturned(_ messages: [ReceivedMessage], limit: Int) {
+        perform { state in
+            var actions = DeliveryLedger.Actions()
+            for message in messages {
+                let superseded = Self.receive(message, into: &state)
+                actions.cancel += superseded.cancel
+                actions.resume.merge(superseded.resume) { $1 }
+            }
+            state.ledger.readReturned(limit, count: messages.count)
+            return actions
+        }
     }
 
     /// Waits until `condition` holds for the ledger (checked now and after each change), or

@@ -49,11 +49,35 @@ struct DeliveryLedger: Sendable, Equatable {
     private(set) var stopped = false
     private(set) var running = 0
     private(set) var settling = 0
+    /// Messages that reads in flight may lease (counted against the room until they return).
+    private(set) var reserved = 0
+    /// The last read came back full: more messages are probably ready, so another read may
+    /// run beside the next one.
+    private(set) var backlog = false
 
     init(slots: Int) { freeSlots = slots }
 
     /// Leases held (waiting, running or settling).
     var held: Int { entries.count }
+    /// Nothing held and no read in flight.
+    var holdsNothing: Bool { entries.isEmpty && reserved == 0 }
+
+    /// The next read's size under `budget`, counting reads in flight as held; nil when the
+    /// budget allows none now.
+    func nextRead(in budget: ReadBudget) -> Int? {
+        budget.nextRead(held: held + reserved, settling: settling)
+    }
+
+    /// A read of up to `limit` messages starts.
+    mutating func readStarted(_ limit: Int) {
+        reserved += limit
+    }
+
+    /// A read of up to `limit` returned `count` messages (received separately).
+    mutating func readReturned(_ limit: Int, count: Int) {
+        reserved -= limit
+        backlog = count == limit
+    }
     /// No handler running and none waiting for a slot: everything held is being settled.
     var handlersIdle: Bool { running == 0 && queued.isEmpty }
     /// The leases to heartbeat: every one not known to be lost.

@@ -6,23 +6,30 @@ import UnixSignals
 /// graceful shutdown (workers stop reading, let running handlers finish within their drain
 /// timeout and release every other lease); a second signal cancels at once, and workers
 /// still hand their leases back before returning.
+///
+/// The signals are trapped before any service starts, so a signal that arrives while the
+/// services start up is a shutdown too, never the default termination. (`ServiceGroup`'s own
+/// `gracefulShutdownSignals` and `cancellationSignals` cannot share a signal: both would
+/// catch the first one.)
 public func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
     let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
-    let running = Task { try await group.run() }
-    let signals = Task {
-        var received = 0
-        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-            received += 1
-            if received == 1 {
+    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        tasks.addTask {
+            var received = 0
+            for await signal in signals {
+                received += 1
+                guard received == 1 else {
+                    logger.info("received \(signal) again: stopping now")
+                    return
+                }
                 logger.info("received \(signal): shutting down gracefully (send it again to stop at once)")
                 await group.triggerGracefulShutdown()
-            } else {
-                logger.info("received \(signal) again: stopping now")
-                running.cancel()
-                return
             }
         }
+        // The services ended, or a second signal came: either way the other child stops.
+        try await tasks.next()
+        tasks.cancelAll()
     }
-    defer { signals.cancel() }
-    try await running.value
 }

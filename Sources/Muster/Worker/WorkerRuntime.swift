@@ -96,8 +96,13 @@ final class WorkerRuntime: Sendable {
                 // Its reads are shielded, so a lease read meanwhile is still handed back.
                 await withTaskGroup(of: Void.self) { fetch in
                     fetch.addTask {
-                        await self.fetchLoop(until: stop, into: reads)
+                        await self.fetchLoop(until: stop, secondary: false, into: reads)
                         self.beginDrain()
+                    }
+                    // With room for two batches, a second reader reads beside the first while
+                    // reads come back full: handlers then never wait for a read's round trip.
+                    if self.budget.room >= 2 * self.budget.batchSize {
+                        fetch.addTask { await self.fetchLoop(until: stop, secondary: true, into: reads) }
                     }
                     await self.deliveries.draining()
                     fetch.cancelAll()
@@ -125,27 +130,42 @@ final class WorkerRuntime: Sendable {
         }
     }
 
-    private func fetchLoop(until stop: Worker.StopCondition, into reads: AsyncStream<ReceivedMessage>.Continuation) async {
+    /// Reads while the budget allows, hands each message to `reads`, and waits for a send (or
+    /// the poll interval) after an empty read. A `secondary` reader only reads while reads
+    /// come back full, and leaves waiting for sends to the primary one.
+    private func fetchLoop(until stop: Worker.StopCondition, secondary: Bool, into reads: AsyncStream<ReceivedMessage>.Continuation) async {
         let hub = worker.client.notifications
         let channel = queue.notificationChannel
-        let listening = (try? await hub.listen(channel)) ?? false
+        let listening = secondary ? false : (try? await hub.listen(channel)) ?? false
         var failures = 0
         while !Task.isCancelled {
-            guard let limit = await deliveries.room(in: budget) else { return }
+            guard let limit = await deliveries.startRead(in: budget, secondary: secondary) else { return }
             let token = hub.token(for: channel.name)
+            let messages: [ReceivedMessage]
             do {
-                let messages = try await uncancellable { [queue, visibilityTimeout, worker] in
+                messages = try await uncancellable { [queue, visibilityTimeout, worker] in
                     try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout, reader: worker.id)
                 }
                 failures = 0
-                metrics.read.increment(by: messages.count)
-                for message in messages {
-                    deliveries.received(message)
-                    reads.yield(message)
+            } catch {
+                deliveries.readReturned([], limit: limit)
+                failures += 1
+                let pause = RetryBackoff.reconnect.ceiling(afterAttempt: failures)
+                logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
+                try? await Task.sleep(for: pause)
+                continue
+            }
+            deliveries.readReturned(messages, limit: limit)
+            metrics.read.increment(by: messages.count)
+            for message in messages { reads.yield(message) }
+            if !messages.isEmpty || secondary { continue }
+            if stop == .queueEmpty {
+                do {
+                    if try await isDone() { return }
+                } catch {
+                    logger.warning("checking whether the queue is empty failed; reading on", metadata: ["error": "\(error)"])
                 }
-                if !messages.isEmpty { continue }
-                if stop == .queueEmpty, try await isDone() { return }
-                if stop == .queueEmpty && deliveries.held > 0 {
+                if !deliveries.holdsNothing {
                     // Once what this worker holds is settled the queue may be empty: look
                     // again then, or as soon as a send wakes the loop.
                     let deliveries = self.deliveries
@@ -159,12 +179,6 @@ final class WorkerRuntime: Sendable {
                     }
                     continue
                 }
-            } catch {
-                failures += 1
-                let pause = RetryBackoff.reconnect.ceiling(afterAttempt: failures)
-                logger.warning("read failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(pause)"])
-                try? await Task.sleep(for: pause)
-                continue
             }
             if listening {
                 _ = await hub.wait(for: channel.name, since: token, timeout: worker.options.pollInterval)
@@ -176,7 +190,7 @@ final class WorkerRuntime: Sendable {
 
     /// For `.queueEmpty`: nothing held by this worker and nothing left in the queue.
     private func isDone() async throws -> Bool {
-        guard deliveries.held == 0 else { return false }
+        guard deliveries.holdsNothing else { return false }
         let client = worker.client
         return try await client.run(WorkerSQL.shared(for: client).queueEmpty, [worker.queue.rawValue], retry: .idempotent).single().decode(0)
     }
