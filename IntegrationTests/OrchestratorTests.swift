@@ -75,11 +75,12 @@ import Testing
             let stolen = Locked(false)
             try await run(worker, until: "the step cancelled and its message snoozed after its claim was taken over") {
                 if started.value && !stolen.value {
-                    // The holder seems dead: its claim expires and another process takes the step.
+                    // The holder seems dead: its claim expires and another process takes the
+                    // step. (A heartbeat landing between the two renews the claim: try again.)
                     try await fixture.time.expireClaims()
-                    let thief = try await fixture.client.claims.tryClaim(execution, step: "orchestrate", ttl: .seconds(3600))
-                    guard case .won = thief else { throw WaitTimedOut(what: "the thief to win the claim", timeout: .zero) }
-                    stolen.withLock { $0 = true }
+                    if case .won = try await fixture.client.claims.tryClaim(execution, step: "orchestrate", ttl: .seconds(3600)) {
+                        stolen.withLock { $0 = true }
+                    }
                 }
                 // Handed back without using an attempt, until the new holder's claim would end.
                 return try await fixture.count("messages", where: "id = \(sent.id) AND state = 'delayed'") == 1

@@ -94,7 +94,7 @@ import Testing
     /// twice (stop now), checks that it waits without spinning, then commits the lock and
     /// expects the worker to exit cleanly.
     private func stop(_ worker: ChildProcess, whileBlockedIn fragment: String, by lock: PostgresConnection, _ fixture: WorkerFixture) async throws {
-        try await waitUntilBlocked(fixture, in: fragment)
+        try await waitUntilBlocked(worker, in: fragment)
         worker.kill(SIGTERM)
         worker.kill(SIGTERM)
         try await expectIdle(worker)
@@ -103,12 +103,13 @@ import Testing
         #expect(status == 0 || status == 1, "status \(status): \(worker.output())")
     }
 
-    /// Waits until a worker's statement containing `fragment` waits for a lock.
-    private func waitUntilBlocked(_ fixture: WorkerFixture, in fragment: String) async throws {
-        try await waitUntil("a worker statement with \(fragment) waiting for the lock") {
+    /// Waits until a statement of `worker` (its sessions are named after its pid) containing
+    /// `fragment` waits for a lock. Other tests' workers may be blocked meanwhile.
+    private func waitUntilBlocked(_ worker: ChildProcess, in fragment: String) async throws {
+        try await waitUntil("the worker's statement with \(fragment) waiting for the lock") {
             try await TestDatabase.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND application_name LIKE 'muster-test-worker-%'",
-                [fragment]
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND application_name = $2",
+                [fragment, "muster-test-worker-\(worker.pid)"]
             ).single().decode(0) as Int > 0
         }
     }
