@@ -54,4 +54,49 @@ import Testing
             #expect(count == 0)
         }
     }
+
+    @Test func reservedSchemasAreRefusedAndNothingIsInstalledThere() async throws {
+        for schema in ["information_schema", "pg_catalog", "pg_muster"] {
+            let result = try await ChildProcess.run(["migrate", "--database-url", try TestDatabase.url(), "--schema", schema])
+            #expect(result.status == 2, "\(schema): \(result.output)")
+            #expect(result.output.contains("reserved"))
+        }
+        let installed = try await TestDatabase.query("SELECT to_regclass('information_schema.schema_migrations') IS NOT NULL").single().decode(0, as: Bool.self)
+        #expect(!installed)
+        let created = try await TestDatabase.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'pg_muster'").single().decode(0, as: Int.self)
+        #expect(created == 0)
+    }
+
+    @Test func aMalformedDatabaseURLsErrorNeverShowsItsPassword() async throws {
+        for url in ["postgres://app:SuperSecret42@[::1", "postgres://app:Super%ZZSecret42@127.0.0.1:5432/demo", "host=db password=SuperSecret42 nonsense"] {
+            let result = try await ChildProcess.run(["status", "--database-url", url])
+            #expect(result.status != 0)
+            #expect(result.output.contains("invalid connection string"), "\(result.output)")
+            #expect(!result.output.contains("Secret42"), "\(result.output)")
+        }
+    }
+
+    @Test func controlCharactersFromMessagesAreEscapedInTablesButExactInJSON() async throws {
+        try await TestDatabase.withSchema { schema in
+            #expect(try await muster(["migrate"], schema: schema).status == 0)
+            #expect(try await muster(["queue", "create", "esc", "--max-attempts", "1"], schema: schema).status == 0)
+            let task = "x\u{1B}[31mRED\u{1B}[0m"
+            let sent = try await muster(["send", "esc", "{}", "--task", task], schema: schema)
+            let id = try #require(Int64(sent.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let read = try await muster(["read", "esc"], schema: schema)
+            #expect(read.status == 0)
+            #expect(!read.output.contains("\u{1B}"), "\(read.output)")
+            #expect(read.output.contains("x\\u{1B}[31mRED"))
+            let release = try await muster(["release", "esc", "\(id)", "--read-count", "1", "--error", "boom\u{1B}[2J\nsecond line"], schema: schema)
+            #expect(release.status == 0, "\(release.output)")
+            _ = try await muster(["read", "esc"], schema: schema)      // past max attempts: dead-lettered
+            let dead = try await muster(["dead-letters", "list", "esc"], schema: schema)
+            #expect(dead.status == 0)
+            #expect(!dead.output.contains("\u{1B}"), "\(dead.output)")
+            #expect(!dead.output.split(separator: "\n").contains { $0.hasPrefix("second line") }, "no row can be faked")
+            let json = try await muster(["dead-letters", "list", "esc", "--json"], schema: schema)
+            let letters = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]]
+            #expect(letters?.first?["task"] as? String == task, "JSON keeps the text exact")
+        }
+    }
 }

@@ -3,7 +3,8 @@ internal import MusterPostgres
 /// The PostgreSQL schema that holds Muster's tables (default `muster`).
 ///
 /// Validated on creation: 1–63 ASCII letters, digits or `_`, not starting with a digit, so
-/// it can be quoted into SQL text safely. `x; drop table y` is refused.
+/// it can be quoted into SQL text safely (`x; drop table y` is refused), and not one of
+/// PostgreSQL's own schemas (`information_schema`, `pg_*`), which `pg_dump` leaves out.
 public struct SchemaName: Hashable, Sendable, CustomStringConvertible {
     let identifier: SQLIdentifier
 
@@ -13,6 +14,13 @@ public struct SchemaName: Hashable, Sendable, CustomStringConvertible {
             throw MusterError(
                 .invalidArgument,
                 "invalid schema name \(String(reflecting: String(name.prefix(80)))): use 1-63 letters, digits or _, not starting with a digit"
+            )
+        }
+        let folded = name.lowercased()
+        guard folded != "information_schema" && !folded.hasPrefix("pg_") else {
+            throw MusterError(
+                .invalidArgument,
+                "schema name \(name) is reserved by PostgreSQL (information_schema, pg_*): its contents are left out of dumps; choose another"
             )
         }
         self.identifier = identifier

@@ -13,7 +13,8 @@ package struct ConnectionString: Sendable, CustomStringConvertible {
     fileprivate let raw: String
 
     /// Parses `text`. Throws `PostgresError` (`clientMisuse`) with libpq's reason when the
-    /// text is not a valid URL or conninfo string.
+    /// text is not a valid URL or conninfo string; libpq quotes the text in its reasons, so any
+    /// password in it is replaced by `*****` first (`ConnectionSecrets`).
     package init(_ text: String) throws {
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(text, &errorMessage) else {
@@ -21,7 +22,7 @@ package struct ConnectionString: Sendable, CustomStringConvertible {
             if let errorMessage { PQfreemem(errorMessage) }
             throw PostgresError(
                 kind: .clientMisuse,
-                message: "invalid connection string: \(reason.trimmingTrailingNewlines())"
+                message: "invalid connection string: \(ConnectionSecrets.redact(reason.trimmingTrailingNewlines(), secretsOf: text))"
             )
         }
         defer { PQconninfoFree(options) }

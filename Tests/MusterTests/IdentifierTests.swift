@@ -20,3 +20,19 @@ import Testing
         #expect(error?.code == .invalidArgument)
     }
 }
+
+/// PostgreSQL's own schemas are refused: `pg_dump` leaves their contents out, so Muster's
+/// tables there would silently miss every backup.
+@Suite struct ReservedSchemaTests {
+    @Test(arguments: ["information_schema", "INFORMATION_SCHEMA", "pg_catalog", "pg_toast", "pg_muster", "PG_temp_1"])
+    func reservedSchemasAreRefused(_ name: String) {
+        let error = #expect(throws: MusterError.self) { try SchemaName(name) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("reserved") == true)
+    }
+
+    @Test(arguments: ["pgmuster", "my_pg_schema", "information"])
+    func namesThatOnlyLookAlikeAreAccepted(_ name: String) throws {
+        #expect(try SchemaName(name).name == name)
+    }
+}

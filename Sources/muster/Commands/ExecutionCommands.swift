@@ -126,10 +126,10 @@ struct ExecutionCommand: AsyncParsableCommand {
         static func print(_ report: ExecutionReport) {
             let execution = report.execution
             Swift.print("Execution \(execution.id.uuidString.lowercased())")
-            Swift.print("  pipeline  \(execution.pipeline)")
+            Swift.print("  pipeline  \(Terminal.printable(execution.pipeline))")
             Swift.print("  status    \(execution.status)\(execution.stage.map { " (stage \($0))" } ?? "")")
-            if let reason = report.reason { Swift.print("  why       \(reason)") }
-            if let error = execution.error { Swift.print("  error     \(error)") }
+            if let reason = report.reason { Swift.print("  why       \(Terminal.printable(reason))") }
+            if let error = execution.error { Swift.print("  error     \(Terminal.printable(error))") }
             Swift.print("  created   \(Human.time(execution.createdAt)), finished \(Human.time(execution.finishedAt))")
             if let output = execution.output { Swift.print("  output    \(output.byteCount) bytes (--json shows it)") }
             section("Stages", ["BARRIER", "NAME", "STATUS", "DONE", "FAILED", "CREATED", "FIRED", "FINALIZED"], report.barriers.map { barrier in
