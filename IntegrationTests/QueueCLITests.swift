@@ -99,4 +99,39 @@ import Testing
             #expect(letters?.first?["task"] as? String == task, "JSON keeps the text exact")
         }
     }
+
+    @Test func purgeAndDeleteRefuseToDestroyMoreThanTheySayUnlessForced() async throws {
+        try await QueueFixture.with { fixture in
+            let (client, schema, queue) = (fixture.client, fixture.schema, fixture.queue)
+            // A waiting message of a running execution: purging it would leave the execution
+            // waiting forever.
+            let execution = try await client.executions.create(pipeline: "p").id
+            try await client.executions.transition(execution, to: .running)
+            try await queue.send(OutgoingMessage(payload: .emptyObject, task: "part", executionID: execution))
+            try await queue.send(OutgoingMessage(payload: .emptyObject, task: "loose"))
+            let refused = try await muster(["queue", "purge", "jobs"], schema: schema)
+            #expect(refused.status == 2, "\(refused.output)")
+            #expect(refused.output.contains("1 waiting messages of 1 open executions"), "\(refused.output)")
+            #expect(try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).messages").single().decode(0, as: Int.self) == 2)
+            let forced = try await muster(["queue", "purge", "jobs", "--force"], schema: schema)
+            #expect(forced.status == 0)
+            #expect(forced.output.contains("purged 2 messages"))
+            #expect(forced.output.contains("1 of them belonged to 1 open executions"))
+
+            // A dead letter: deleting the queue would delete it too.
+            let dying = try await queue.send(OutgoingMessage(payload: .emptyObject, task: "x"))
+            let leased = try await queue.read()
+            _ = try await queue.deadLetter(leased.map(\.lease), reason: "test")
+            #expect(leased.first?.id == dying.id)
+            let kept = try await muster(["queue", "delete", "jobs"], schema: schema)
+            #expect(kept.status == 2, "\(kept.output)")
+            #expect(kept.output.contains("0 messages, 1 dead letters and 0 archived messages"), "\(kept.output)")
+            #expect(try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).dead_letters").single().decode(0, as: Int.self) == 1)
+            let deleted = try await muster(["queue", "delete", "jobs", "--force"], schema: schema)
+            #expect(deleted.status == 0, "\(deleted.output)")
+            #expect(deleted.output.contains("deleted queue jobs with 0 messages, 1 dead letters and 0 archived messages"))
+            #expect(try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).dead_letters").single().decode(0, as: Int.self) == 0)
+            #expect(try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).queues").single().decode(0, as: Int.self) == 0)
+        }
+    }
 }

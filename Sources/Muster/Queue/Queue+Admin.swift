@@ -59,10 +59,14 @@ extension MusterClient {
         }
     }
 
-    /// Deletes a queue that holds no messages, with its archive, dead letters and dedup keys.
-    /// Throws `unknownQueue`, or `invalidArgument` while it still holds messages (purge first).
-    public func deleteQueue(_ name: QueueName) async throws {
-        _ = try await run(queueSQL.deleteQueue, [name.rawValue], retry: .idempotent)
+    /// Deletes a queue and its dedup keys. Throws `unknownQueue`, or `invalidArgument` naming
+    /// the counts while it holds anything (messages in any state, dead letters, archived
+    /// messages), unless `force`, which deletes all of that with the queue. Returns what was
+    /// deleted.
+    @discardableResult
+    public func deleteQueue(_ name: QueueName, force: Bool = false) async throws -> QueueDeletion {
+        let row = try await run(queueSQL.deleteQueue, [name.rawValue, force], retry: .idempotent).single()
+        return QueueDeletion(messages: try row.decode(0), deadLetters: try row.decode(1), archived: try row.decode(2))
     }
 
     private static func settingsParameters(_ settings: QueueSettings) -> [(any PostgresEncodable)?] {
@@ -86,10 +90,13 @@ extension MusterClient {
 
 extension Queue {
     /// Deletes every message waiting in the queue (ready and delayed; leased ones are left to
-    /// their holders). Returns how many were deleted.
+    /// their holders). Throws `invalidArgument` naming the counts when some belong to open
+    /// executions (pending or running), which would then wait forever, unless `force`; those
+    /// executions are left as they are (cancel them to clean up). Returns what was deleted.
     @discardableResult
-    public func purge() async throws -> Int {
-        try await client.run(sql.purgeQueue, [name.rawValue], retry: .idempotent).single().decode(0)
+    public func purge(force: Bool = false) async throws -> QueuePurge {
+        let row = try await client.run(sql.purgeQueue, [name.rawValue, force], retry: .idempotent).single()
+        return QueuePurge(messages: try row.decode(0), ofOpenExecutions: try row.decode(1), openExecutions: try row.decode(2))
     }
 
     /// This queue's counts.
@@ -97,4 +104,21 @@ extension Queue {
         guard let metrics = try await client.metrics(for: name).first else { throw MusterError.unknownQueue(name) }
         return metrics
     }
+}
+
+/// What `Queue.purge(force:)` deleted.
+public struct QueuePurge: Sendable, Hashable {
+    /// Waiting messages deleted.
+    public var messages: Int
+    /// How many of them belonged to open executions (only with `force`).
+    public var ofOpenExecutions: Int
+    /// The open executions they belonged to, which now wait for messages that are gone.
+    public var openExecutions: Int
+}
+
+/// What `MusterClient.deleteQueue(_:force:)` deleted with the queue.
+public struct QueueDeletion: Sendable, Hashable {
+    public var messages: Int
+    public var deadLetters: Int
+    public var archived: Int
 }

@@ -81,7 +81,7 @@ struct QueueSQL: Sendable {
             """)
         queueSettings = statement("settings", "SELECT \(settingsColumns) FROM \(s).queues WHERE name = $1")
         listQueues = statement("list", "SELECT name, \(settingsColumns) FROM \(s).queues ORDER BY name")
-        deleteQueue = statement("delete", "SELECT \(s).delete_queue($1)")
+        deleteQueue = statement("delete", "SELECT * FROM \(s).delete_queue($1, $2)")
         metrics = statement("metrics", """
             SELECT queue, ready, delayed, leased, expired_leases, archived, dead,
                    extract(epoch FROM oldest_ready_age)::float8
@@ -89,7 +89,7 @@ struct QueueSQL: Sendable {
             WHERE $1::text IS NULL OR queue = $1
             ORDER BY queue
             """)
-        purgeQueue = statement("purge", "SELECT \(s).purge_queue($1)")
+        purgeQueue = statement("purge", "SELECT * FROM \(s).purge_queue($1, $2)")
         listDeadLetters = statement("dead_letters", """
             SELECT \(Self.deadLetterColumns)
             FROM \(s).dead_letters

@@ -143,22 +143,37 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Purge: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete every waiting message (ready and delayed; leased ones stay).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete every waiting message (ready and delayed; leased ones stay).",
+            discussion: """
+                Refuses when waiting messages belong to open executions (they would wait forever) \
+                unless --force; cancel those executions with `muster execution cancel` instead.
+                Example: muster queue purge jobs
+                """
+        )
         @OptionGroup var database: DatabaseOptions
         @Argument var name: QueueName
+        @Flag(help: "Also purge messages of open executions (the executions are left waiting).") var force = false
         func run() async throws {
-            let count = try await database.withClient { try await $0.queue(name).purge() }
-            print("purged \(count) messages from \(name)")
+            let purge = try await database.withClient { try await $0.queue(name).purge(force: force) }
+            print("purged \(purge.messages) messages from \(name)")
+            if purge.ofOpenExecutions > 0 {
+                print("\(purge.ofOpenExecutions) of them belonged to \(purge.openExecutions) open executions, which now wait for messages that are gone: cancel them with `muster execution cancel`")
+            }
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete an empty queue.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a queue (refused while it holds messages, dead letters or archived messages, unless --force).",
+            discussion: "Example: muster queue delete old-jobs --force"
+        )
         @OptionGroup var database: DatabaseOptions
         @Argument var name: QueueName
+        @Flag(help: "Delete whatever the queue still holds with it.") var force = false
         func run() async throws {
-            try await database.withClient { try await $0.deleteQueue(name) }
-            print("deleted queue \(name)")
+            let deleted = try await database.withClient { try await $0.deleteQueue(name, force: force) }
+            print("deleted queue \(name) with \(deleted.messages) messages, \(deleted.deadLetters) dead letters and \(deleted.archived) archived messages")
         }
     }
 
