@@ -5,8 +5,8 @@ import Testing
 
 /// The queue commands of the `muster` binary, as a script or an on-call engineer uses them.
 @Suite struct QueueCLITests {
-    private func muster(_ arguments: [String], schema: SchemaName) async throws -> (status: Int32, output: String) {
-        try await ChildProcess.run(arguments + ["--database-url", try TestDatabase.url(), "--schema", schema.name])
+    private func muster(_ arguments: [String], schema: SchemaName, input: String = "/dev/null") async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(arguments + ["--database-url", try TestDatabase.url(), "--schema", schema.name], input: input)
     }
 
     @Test func sendReadAckRoundTripAndLostLeaseExitsThree() async throws {
@@ -132,6 +132,43 @@ import Testing
             #expect(deleted.output.contains("deleted queue jobs with 0 messages, 1 dead letters and 0 archived messages"))
             #expect(try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).dead_letters").single().decode(0, as: Int.self) == 0)
             #expect(try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).queues").single().decode(0, as: Int.self) == 0)
+        }
+    }
+
+    @Test func payloadsComeFromStandardInputOrAFileUpToTheQueuesLimit() async throws {
+        try await QueueFixture.with { fixture in
+            // 900 KiB: far past what one argv argument may carry (128 KiB), under the 1 MiB limit.
+            let big = #"{"blob":""# + String(repeating: "x", count: 900 * 1024) + #""}"#
+            let file = FileManager.default.temporaryDirectory.appending(path: "muster-payload-\(UUID().uuidString).json").path
+            try big.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let fromFile = try await muster(["send", "jobs", "@\(file)"], schema: fixture.schema)
+            #expect(fromFile.status == 0, "\(fromFile.output)")
+            let fromStdin = try await muster(["send", "jobs", "-"], schema: fixture.schema, input: file)
+            #expect(fromStdin.status == 0, "\(fromStdin.output)")
+            let sizes = try await TestDatabase.query("SELECT octet_length(payload::text) FROM \(fixture.schema.quoted).messages").rows.map { try $0.decode(0, as: Int.self) }
+            #expect(sizes.count == 2 && sizes.allSatisfy { $0 > 900 * 1024 })
+            let missing = try await muster(["send", "jobs", "@/nonexistent/payload.json"], schema: fixture.schema)
+            #expect(missing.status == 2 && missing.output.contains("cannot read the payload file"))
+            try await fixture.client.updateQueue("jobs", settings: QueueSettings(maxPayloadBytes: 1000))
+            let tooBig = try await muster(["send", "jobs", "-"], schema: fixture.schema, input: file)
+            #expect(tooBig.status == 2, "\(tooBig.output)")
+        }
+    }
+
+    @Test func migrateCheckGatesOnAFullyAppliedSchema() async throws {
+        try await TestDatabase.withSchema { schema in
+            let empty = try await muster(["migrate", "--check"], schema: schema)
+            #expect(empty.status == 1)
+            #expect(empty.output.contains("\(Migration.bundled.count) pending"), "\(empty.output)")
+            #expect(try await muster(["migrate"], schema: schema).status == 0)
+            let current = try await muster(["migrate", "--check"], schema: schema)
+            #expect(current.status == 0, "\(current.output)")
+            #expect(current.output.contains("is current"))
+            try await TestDatabase.query("UPDATE \(schema.quoted).schema_migrations SET checksum = 'edited' WHERE version = 1")
+            let modified = try await muster(["migrate", "--check"], schema: schema)
+            #expect(modified.status == 1)
+            #expect(modified.output.contains("1 modified"), "\(modified.output)")
         }
     }
 }

@@ -14,13 +14,14 @@ final class ChildProcess: Sendable {
             .appending(path: ".build/debug/muster").path
     }
 
-    /// Starts `executable` (default: muster) with `arguments` and extra environment.
-    init(_ arguments: [String], executable: String = ChildProcess.musterBinary, environment: [String: String] = [:]) throws {
+    /// Starts `executable` (default: muster) with `arguments` and extra environment; standard
+    /// input reads `input` (default: nothing).
+    init(_ arguments: [String], executable: String = ChildProcess.musterBinary, environment: [String: String] = [:], input: String = "/dev/null") throws {
         outputPath = FileManager.default.temporaryDirectory.appending(path: "muster-child-\(UUID().uuidString).out").path
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var merged = ProcessInfo.processInfo.environment
@@ -58,8 +59,8 @@ final class ChildProcess: Sendable {
     func output() -> String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Runs to completion and returns (status, output).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-        let child = try ChildProcess(arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:], input: String = "/dev/null") async throws -> (status: Int32, output: String) {
+        let child = try ChildProcess(arguments, environment: environment, input: input)
         let status = await child.wait()
         return (status, child.output())
     }

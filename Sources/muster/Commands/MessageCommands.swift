@@ -8,13 +8,18 @@ struct SendCommand: AsyncParsableCommand {
         commandName: "send",
         abstract: "Send one message; prints its id.",
         discussion: """
-        Example:
+        The payload is JSON text, `-` to read it from standard input, or `@path` to read it \
+        from a file (payloads of any size the queue accepts).
+
+        Examples:
           muster send images '{"url": "https://example.com/a.png"}' --task resize --dedup-key img-a
+          muster send images @batch-42.json --task resize
+          generate-job | muster send images - --task resize
         """
     )
     @OptionGroup var database: DatabaseOptions
     @Argument var queue: QueueName
-    @Argument(help: "The payload, as JSON.") var payload: String
+    @Argument(help: "The payload: JSON, - for standard input, or @path for a file.") var payload: String
     @Option(name: .customLong("dedup-key"), help: "Send at most once per key (default: a generated key).") var dedupKey: String?
     @Option(help: "Execution id (UUID) the message belongs to.") var execution: String?
     @Option(help: "Invisible for this long (e.g. 10s).") var delay: DurationArgument?
@@ -24,7 +29,7 @@ struct SendCommand: AsyncParsableCommand {
     @Flag(help: "Machine-readable output.") var json = false
 
     func run() async throws {
-        var message = OutgoingMessage(payload: try JSONPayload(json: payload), task: task, priority: priority, dedupKey: dedupKey)
+        var message = OutgoingMessage(payload: try JSONPayload(json: try payloadText()), task: task, priority: priority, dedupKey: dedupKey)
         if let execution {
             guard let id = UUID(uuidString: execution) else { throw CommandFailure.usage("--execution must be a UUID") }
             message.executionID = id
@@ -37,6 +42,25 @@ struct SendCommand: AsyncParsableCommand {
         let result = try await database.withClient { try await $0.queue(queue).send(message) }
         if json { return try Terminal.printJSON(result) }
         print(result.duplicate ? "\(result.id) (duplicate: already sent with this dedup key)" : "\(result.id)")
+    }
+
+    /// The payload argument's JSON text: as given, from standard input (`-`) or from a file
+    /// (`@path`).
+    private func payloadText() throws -> String {
+        let data: Data
+        if payload == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else if payload.hasPrefix("@") {
+            let path = String(payload.dropFirst())
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw CommandFailure.usage("cannot read the payload file \(Terminal.printable(path))")
+            }
+            data = contents
+        } else {
+            return payload
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure.usage("the payload is not UTF-8 text") }
+        return text
     }
 }
 

@@ -17,6 +17,10 @@ struct MigrateCommand: AsyncParsableCommand {
           muster migrate --embedded
           muster migrate --status --json --database-url postgres://app@db/app
           muster migrate --print-sql --schema jobs > upgrade.sql
+          muster migrate --check          # in CI: exit 1 unless every migration is applied
+
+        --check exits 0 when every migration of this binary is applied and unchanged, and 1 \
+        (printing the status table) when any is pending, modified or unknown.
         """
     )
 
@@ -34,12 +38,15 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(help: "With --print-sql: print every migration without connecting to a database.")
     var all = false
 
+    @Flag(help: "Exit 1 unless every migration is applied and unchanged (a CI gate); applies nothing.")
+    var check = false
+
     @Flag(help: "Machine-readable output.")
     var json = false
 
     func validate() throws {
-        if [status, dryRun, printSQL].filter({ $0 }).count > 1 {
-            throw ValidationError("--status, --dry-run and --print-sql exclude each other")
+        if [status, dryRun, printSQL, check].filter({ $0 }).count > 1 {
+            throw ValidationError("--status, --dry-run, --print-sql and --check exclude each other")
         }
         if all && !printSQL { throw ValidationError("--all goes with --print-sql") }
     }
@@ -54,6 +61,15 @@ struct MigrateCommand: AsyncParsableCommand {
         let migrator = try Migrator(database: try database.configuration(), schema: schema)
         if status {
             try printStatus(try await migrator.status())
+        } else if check {
+            let statuses = try await migrator.status()
+            let behind = statuses.filter { $0.state != .applied }
+            guard behind.isEmpty else {
+                try printStatus(statuses)
+                let counts = Dictionary(grouping: behind, by: \.state.rawValue).map { "\($0.value.count) \($0.key)" }.sorted()
+                throw CommandFailure(message: "schema \(schema) is not current: \(counts.joined(separator: ", "))", status: 1)
+            }
+            if !json { print("Schema \(schema) is current: \(statuses.count) migrations applied.") } else { try printStatus(statuses) }
         } else if printSQL {
             print(migrator.script(for: try await migrator.pending()), terminator: "")
         } else if dryRun {
