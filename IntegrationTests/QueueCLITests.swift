@@ -171,4 +171,10 @@ import Testing
             #expect(modified.output.contains("1 modified"), "\(modified.output)")
         }
     }
+
+    @Test func versionNamesTheReleaseAndTheSchemaItExpects() async throws {
+        let result = try await ChildProcess.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "muster \(MusterVersion.current) (schema \(Migration.bundled.count))")
+    }
 }

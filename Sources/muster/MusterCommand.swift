@@ -18,6 +18,7 @@ struct MusterCommand: AsyncParsableCommand {
           muster migrate --embedded
           muster migrate --status --json --embedded
         """,
+        version: "muster \(MusterVersion.description)",
         subcommands: [
             DemoCommand.self, StatusCommand.self, ExecutionsCommand.self, ExecutionCommand.self, WorkersCommand.self,
             MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
