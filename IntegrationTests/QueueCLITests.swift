@@ -177,4 +177,22 @@ import Testing
         #expect(result.status == 0)
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "muster \(MusterVersion.current) (schema \(Migration.bundled.count))")
     }
+
+    @Test func emptyLooksAreExplainedAndUnknownQueuesAreErrors() async throws {
+        try await QueueFixture.with { fixture in
+            let unknown = try await muster(["dead-letters", "list", "nosuchqueue"], schema: fixture.schema)
+            #expect(unknown.status == 2, "\(unknown.output)")
+            #expect(unknown.output.contains("nosuchqueue"))
+            let none = try await muster(["dead-letters", "list", "jobs"], schema: fixture.schema)
+            #expect(none.status == 0, "an existing queue without dead letters lists none")
+            try await fixture.queue.send(OutgoingMessage(payload: .emptyObject))
+            #expect(try await muster(["queue", "pause", "jobs"], schema: fixture.schema).status == 0)
+            let paused = try await muster(["read", "jobs"], schema: fixture.schema)
+            #expect(paused.status == 0)
+            #expect(paused.output.contains("queue jobs is paused"), "\(paused.output)")
+            let fast = try await muster(["status", "--watch", "--interval", "50ms"], schema: fixture.schema)
+            #expect(fast.status == 2, "\(fast.output)")
+            #expect(fast.output.contains("at least 100ms"))
+        }
+    }
 }

@@ -41,7 +41,8 @@ extension DeadLetter {
 }
 
 extension Queue {
-    /// The newest dead letters first (at most `limit`), or the one with `id`.
+    /// The newest dead letters first (at most `limit`), or the one with `id`. Throws
+    /// `unknownQueue` for a queue that does not exist (an empty list means none died).
     public func deadLetters(id: Int64? = nil, limit: Int = 100) async throws -> [DeadLetter] {
         guard (1...10_000).contains(limit) else { throw MusterError(.invalidArgument, "limit must be between 1 and 10000") }
         return try await client.run(sql.listDeadLetters, [name.rawValue, id, limit], retry: .idempotent).rows.map(DeadLetter.init(row:))

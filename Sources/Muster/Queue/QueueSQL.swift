@@ -90,12 +90,18 @@ struct QueueSQL: Sendable {
             ORDER BY queue
             """)
         purgeQueue = statement("purge", "SELECT * FROM \(s).purge_queue($1, $2)")
+        // queue_settings() runs first, for every call (the list depends on its row): an
+        // unknown queue is an error (MU001), not an empty list.
         listDeadLetters = statement("dead_letters", """
-            SELECT \(Self.deadLetterColumns)
-            FROM \(s).dead_letters
-            WHERE queue = $1 AND ($2::bigint IS NULL OR id = $2)
-            ORDER BY dead_at DESC, id DESC
-            LIMIT $3
+            SELECT d.*
+            FROM (SELECT \(s).queue_settings($1) AS settings) AS known
+            CROSS JOIN LATERAL (
+                SELECT \(Self.deadLetterColumns)
+                FROM \(s).dead_letters
+                WHERE queue = (known.settings).name AND ($2::bigint IS NULL OR id = $2)
+                ORDER BY dead_at DESC, id DESC
+                LIMIT $3
+            ) AS d
             """)
         requeueDeadLetters = statement("requeue", "SELECT * FROM \(s).requeue_dead_letters($1, $2::bigint[], $3, $4)")
         purgeDeadLetters = statement("purge_dead", "SELECT \(s).purge_dead_letters($1, $2::interval)")

@@ -102,7 +102,12 @@ struct ReadCommand: AsyncParsableCommand {
             if let wait {
                 return try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout?.duration, waitUpTo: wait.duration)
             }
-            return try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout?.duration)
+            let messages = try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout?.duration)
+            // A paused queue hands out nothing: say so rather than look empty.
+            if messages.isEmpty, try await client.settings(of: queue.name).paused {
+                Terminal.note("queue \(queue.name) is paused: nothing is handed out until `muster queue resume \(queue.name)`")
+            }
+            return messages
         }
         let printed = messages.map {
             Printed(id: $0.id, readCount: $0.readCount, payload: JSONValue(text: $0.payload.text), headers: $0.headers,

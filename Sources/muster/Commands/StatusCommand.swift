@@ -17,7 +17,11 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Flag(help: "Machine-readable output.") var json = false
     @Flag(help: "Refresh until interrupted.") var watch = false
-    @Option(help: "Refresh interval with --watch.") var interval = DurationArgument(argument: "2s")!
+    @Option(help: "Refresh interval with --watch (at least 100ms).") var interval = DurationArgument(argument: "2s")!
+
+    func validate() throws {
+        if interval.duration < .milliseconds(100) { throw ValidationError("--interval must be at least 100ms: each refresh queries the database") }
+    }
 
     func run() async throws {
         try await database.withClient { client in
@@ -25,6 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
                 let status = try await client.status()
                 if watch && !json && isatty(STDOUT_FILENO) == 1 { Swift.print("\u{1B}[H\u{1B}[2J", terminator: "") }
                 if json { try Terminal.printJSON(InspectionJSON.StatusJSON(status)) } else { Self.print(status) }
+                if watch && !json { Swift.print("\nRefreshed \(Date().formatted(.iso8601)); every \(DurationText.format(interval.duration)), Ctrl-C to stop") }
                 if watch { try await Task.sleep(for: interval.duration) }
             } while watch
         }
