@@ -45,10 +45,13 @@ import Testing
             #expect(try await muster(["migrate"], schema: schema).status == 0)
             #expect(try await muster(["queue", "create", "q"], schema: schema).status == 0)
             for arguments in [["send", "q", "{not json"], ["send", "nosuchqueue", "{}"], ["read", "q", "--limit", "0"],
-                              ["send", "q", "{}", "--delay", "soon"], ["queue", "create", "bad name"]] {
+                              ["send", "q", "{}", "--delay", "soon"], ["queue", "create", "bad name"],
+                              ["send", "q", #"{"k":"\u0000"}"#], ["send", "q", "\u{FEFF}{}"],
+                              ["read", "q", "--limit", "-1"], ["send", "q", "{}", "--delay", "-5s"]] {
                 let result = try await muster(arguments, schema: schema)
                 #expect(result.status == 2, "\(arguments): \(result.output)")
                 #expect(!result.output.isEmpty)
+                #expect(!result.output.contains("Missing value"), "a negative value is a value: \(result.output)")
             }
             let count = try await TestDatabase.query("SELECT count(*) FROM \(schema.quoted).messages").single().decode(0, as: Int.self)
             #expect(count == 0)

@@ -14,6 +14,12 @@ extension MusterError {
         case "MU005": self.init(.unknownExecution, error.message, sqlState: error.sqlState); return
         default: break
         }
+        // Class 22, data exceptions: the server refused a value it was given (a payload with
+        // \u0000 or a byte-order mark, an interval out of range): bad input, not a failure.
+        if let state = error.sqlState, state.hasPrefix("22") {
+            self.init(.invalidArgument, error.message, sqlState: state, detail: error.detail, hint: error.hint)
+            return
+        }
         switch error.kind {
         case .undefinedTable, .undefinedSchema, .undefinedFunction:
             self.init(

@@ -43,7 +43,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The newest dead letters of a queue.")
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
-        @Option(help: "At most this many.") var limit = 50
+        @Option(parsing: .unconditional, help: "At most this many (1-10000).") var limit = 50
         @Flag(help: "Machine-readable output.") var json = false
         func run() async throws {
             let letters = try await database.withClient { try await $0.queue(queue).deadLetters(limit: limit) }

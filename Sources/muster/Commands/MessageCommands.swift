@@ -22,7 +22,7 @@ struct SendCommand: AsyncParsableCommand {
     @Argument(help: "The payload: JSON, - for standard input, or @path for a file.") var payload: String
     @Option(name: .customLong("dedup-key"), help: "Send at most once per key (default: a generated key).") var dedupKey: String?
     @Option(help: "Execution id (UUID) the message belongs to.") var execution: String?
-    @Option(help: "Invisible for this long (e.g. 10s).") var delay: DurationArgument?
+    @Option(parsing: .unconditional, help: "Invisible for this long (e.g. 10s).") var delay: DurationArgument?
     @Option(help: "Lower runs first.") var priority: Int16 = 0
     @Option(help: "Task (handler) name.") var task: String?
     @Option(name: .customLong("header"), help: "A header as key=value (repeatable).") var headers: [String] = []
@@ -77,7 +77,7 @@ struct ReadCommand: AsyncParsableCommand {
     )
     @OptionGroup var database: DatabaseOptions
     @Argument var queue: QueueName
-    @Option(help: "At most this many (1-1000).") var limit = 1
+    @Option(parsing: .unconditional, help: "At most this many (1-1000).") var limit = 1
     @Option(name: .customLong("visibility-timeout"), help: "Lease length (default: the queue's).") var visibilityTimeout: DurationArgument?
     @Option(help: "Wait this long for a message when none is ready (long poll).") var wait: DurationArgument?
     @Flag(help: "Machine-readable output.") var json = false
@@ -159,7 +159,7 @@ struct Release: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Give a leased message back, optionally delayed (exit 3 if the lease was lost).",
                                                     discussion: "Example:\n  muster release images 42 --read-count 1 --delay 30s --error 'upstream 503'")
     @OptionGroup var lease: LeaseArguments
-    @Option(help: "Visible again after this long.") var delay: DurationArgument?
+    @Option(parsing: .unconditional, help: "Visible again after this long.") var delay: DurationArgument?
     @Option(help: "The error to record.") var error: String?
     func run() async throws {
         let (delay, error) = (delay?.duration ?? .zero, error)
