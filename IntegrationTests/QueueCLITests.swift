@@ -198,4 +198,14 @@ import Testing
             #expect(fast.output.contains("at least 100ms"))
         }
     }
+
+    @Test func executionWaitFailsAtOnceWhenTheDatabaseCannotBeReached() async throws {
+        // Port 1 refuses: waiting the whole timeout would not help.
+        let result = try await ChildProcess.run([
+            "execution", "wait", UUID().uuidString, "--timeout", "60s", "--database-url", "postgres://postgres@127.0.0.1:1/postgres",
+        ])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(!result.output.contains("after"), "it failed at once rather than after its timeout: \(result.output)")
+        #expect(result.output.contains("127.0.0.1"), "\(result.output)")
+    }
 }

@@ -39,22 +39,28 @@ public struct PipelineExecution<Output: Decodable & Sendable>: Sendable {
 extension Executions {
     /// Waits until the execution is terminal (completed, failed or canceled) and returns it,
     /// polling its row: first every few milliseconds, backing off to every 250 ms. Works from
-    /// any process, and keeps waiting through a lost or refused connection (a failover, a
-    /// restarting server) until `timeout`. Throws `timeout` when it is still open after
-    /// `timeout` (naming the last connection error, if any), or `unknownExecution`.
+    /// any process. Once it has reached the database (read the row, or lost a working
+    /// connection), it keeps waiting through lost or refused connections (a failover, a
+    /// restarting server) until `timeout`; a database it cannot connect to on the first try is
+    /// an error at once (a wrong host or port would not heal by waiting an hour). Throws `timeout` when it is still open after `timeout` (naming the
+    /// last connection error, if any), or `unknownExecution`.
     public func wait(for id: UUID, timeout: Duration) async throws -> Execution {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var interval = Duration.milliseconds(5)
         var last = "pending"
+        var reached = false
         while true {
             do {
                 guard let execution = try await get(id) else {
                     throw MusterError(.unknownExecution, "execution \(id.uuidString.lowercased()) does not exist")
                 }
+                reached = true
                 if execution.status.isTerminal { return execution }
                 last = "still \(execution.status)"
-            } catch let error as MusterError where error.isServerUnavailable {
+            } catch let error as MusterError where error.isServerUnavailable && (reached || error.code == .connectionLost) {
+                // A lost connection was a working one: the database is there, and coming back.
+                reached = true
                 last = "unreachable: \(error)"
             }
             let left = deadline - clock.now
