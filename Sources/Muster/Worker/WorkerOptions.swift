@@ -9,8 +9,11 @@ public import Foundation
 /// wait up to 5 ms for others to share their commit while handlers are still running. A busy
 /// worker then pays about two commits per batch of jobs. The cost: prefetched messages are
 /// held by this worker (heartbeated, handed back at once on shutdown) while other workers may
-/// be idle. For handlers that take seconds, shared by several workers, set `prefetch` to 0:
-/// a free slot is then filled as soon as it frees.
+/// be idle, and when a worker dies (SIGKILL, OOM, a lost host) every lease it held comes back
+/// after the visibility timeout with an attempt used, prefetched messages whose handler never
+/// ran included. For handlers that take seconds and are shared by several workers, or where
+/// workers crash often, set `prefetch` to 0: a free slot is then filled as soon as it frees,
+/// and a crash costs an attempt only to the messages that were running.
 public struct WorkerOptions: Sendable {
     /// Most handlers running at once.
     public var concurrency: Int

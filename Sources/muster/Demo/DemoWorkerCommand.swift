@@ -69,10 +69,15 @@ struct DemoWorkerOptions: ParsableArguments {
     }
 
     /// A worker of the demo queue with the demo pipeline registered, logging to `logger`.
+    ///
+    /// No prefetch: the demo's workers are killed every second or so under `--chaos`, and every
+    /// lease a killed worker held comes back with an attempt used, prefetched messages whose
+    /// handler never ran included. With the default prefetch a message could be caught in the
+    /// prefetch of `--max-attempts` dying workers and dead-lettered though nothing failed.
     func makeWorker(client: MusterClient, logger: Logger) throws -> Worker {
         var worker = Worker(
             client: client, queue: DemoPipeline.queue,
-            options: WorkerOptions(concurrency: effectiveConcurrency, batchSize: effectiveConcurrency, pollInterval: .milliseconds(250)),
+            options: WorkerOptions(concurrency: effectiveConcurrency, batchSize: effectiveConcurrency, prefetch: 0, pollInterval: .milliseconds(250)),
             logger: logger
         )
         try worker.register(pipeline, claimTTL: .seconds(claimTTL ?? 30))
