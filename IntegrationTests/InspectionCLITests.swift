@@ -88,11 +88,11 @@ import Testing
         }
     }
 
-    @Test func unknownExecutionExitsOneWithOneLine() async throws {
+    @Test func unknownExecutionExitsTwoWithOneLineLikeAnUnknownQueue() async throws {
         try await TestDatabase.withSchema { schema in
             #expect(try await muster(["migrate"], schema: schema).status == 0)
             let unknown = try await muster(["execution", "show", UUID().uuidString], schema: schema)
-            #expect(unknown.status == 1)
+            #expect(unknown.status == 2)
             #expect(unknown.output.contains("does not exist") && unknown.output.split(separator: "\n").count == 1)
             let malformed = try await muster(["execution", "show", "not-an-id"], schema: schema)
             #expect(malformed.status == 2)
@@ -124,5 +124,12 @@ import Testing
             let missing = try await ChildProcess.run(["demo-worker", "--database-url", try TestDatabase.url(), "--schema", "no_such_schema"])
             #expect(missing.status == 1 && missing.output.contains("run `muster migrate"))
         }
+    }
+
+    @Test func embeddedStatusOfAStoppedServerExitsOneNotTheLostLeaseCode() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "muster-embedded-\(UUID().uuidString)").path
+        let result = try await ChildProcess.run(["embedded", "status", "--dir", directory])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains("not running"))
     }
 }

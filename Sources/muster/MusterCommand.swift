@@ -82,5 +82,7 @@ struct CommandFailure: Error {
     static func usage(_ message: String) -> CommandFailure { CommandFailure(message: message, status: 2) }
 
     /// Error codes that mean the user's input was wrong, not the system.
-    static let inputCodes: Set<MusterError.Code> = [.invalidArgument, .invalidConnectionString, .invalidMigrationFile, .unknownQueue, .payloadTooLarge]
+    static let inputCodes: Set<MusterError.Code> = [
+        .invalidArgument, .invalidConnectionString, .invalidMigrationFile, .unknownQueue, .unknownExecution, .payloadTooLarge,
+    ]
 }

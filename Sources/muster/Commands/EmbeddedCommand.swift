@@ -45,7 +45,10 @@ struct EmbeddedCommand: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Say whether it runs and how to connect.")
+        static let configuration = CommandConfiguration(
+            abstract: "Say whether it runs and how to connect (exit 1 when it does not run).",
+            discussion: "Example: muster embedded status --url"
+        )
         @OptionGroup var location: Location
         @Flag(help: "Print only the connection URL.")
         var url = false
@@ -55,7 +58,8 @@ struct EmbeddedCommand: ParsableCommand {
         func run() throws {
             let status = try location.server.status()
             try EmbeddedCommand.show(status, urlOnly: url, json: json)
-            if !status.running && !json && !url { throw ExitCode(3) }
+            // 1, not 3: muster's 3 means a lost lease.
+            if !status.running && !json && !url { throw ExitCode(1) }
         }
     }
 
