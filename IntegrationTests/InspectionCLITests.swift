@@ -132,4 +132,16 @@ import Testing
         #expect(result.status == 1, "\(result.output)")
         #expect(result.output.contains("not running"))
     }
+
+    @Test(arguments: [
+        "demo", "status", "executions list", "execution show", "execution wait", "execution cancel", "workers", "migrate",
+        "queue create", "queue update", "queue list", "queue show", "queue pause", "queue resume", "queue purge", "queue delete",
+        "send", "read", "ack", "archive", "release", "dead-letters list", "dead-letters show", "dead-letters requeue",
+        "dead-letters purge", "embedded start", "embedded status", "embedded stop", "embedded destroy", "reaper",
+    ])
+    func everyLeafCommandsHelpHasAnExample(_ command: String) async throws {
+        let result = try await ChildProcess.run(command.split(separator: " ").map(String.init) + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("Example"), "muster \(command) --help has no example")
+    }
 }

@@ -40,7 +40,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The newest dead letters of a queue.")
+        static let configuration = CommandConfiguration(abstract: "The newest dead letters of a queue.", discussion: "Example: muster dead-letters list images --limit 20 --json")
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
         @Option(parsing: .unconditional, help: "At most this many (1-10000).") var limit = 50
@@ -60,7 +60,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One dead letter, with its payload.")
+        static let configuration = CommandConfiguration(abstract: "One dead letter, with its payload.", discussion: "Example: muster dead-letters show images 42")
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
         @Argument var id: Int64
@@ -73,7 +73,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
     struct Requeue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Put dead letters back as fresh messages: by ids, by --reason/--task, or --all."
+            abstract: "Put dead letters back as fresh messages: by ids, by --reason/--task, or --all.",
+            discussion: "Example: muster dead-letters requeue images --reason max_attempts --task resize"
         )
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
@@ -93,7 +94,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     struct Purge: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete dead letters (older than --older-than, or all).")
+        static let configuration = CommandConfiguration(abstract: "Delete dead letters (older than --older-than, or all).", discussion: "Example: muster dead-letters purge images --older-than 7d")
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
         @Option(name: .customLong("older-than"), help: "Only those older than this (e.g. 7d).") var olderThan: DurationArgument?

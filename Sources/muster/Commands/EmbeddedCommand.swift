@@ -27,7 +27,7 @@ struct EmbeddedCommand: ParsableCommand {
     }
 
     struct Start: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create the cluster if needed and start it.")
+        static let configuration = CommandConfiguration(abstract: "Create the cluster if needed and start it.", discussion: "Example: muster embedded start --dir /tmp/muster-pg")
         @OptionGroup var location: Location
         @Flag(help: "fsync, synchronous_commit and full_page_writes off (tests only; never for data you keep).")
         var fast = false
@@ -64,7 +64,7 @@ struct EmbeddedCommand: ParsableCommand {
     }
 
     struct Stop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop the server, keeping its data.")
+        static let configuration = CommandConfiguration(abstract: "Stop the server, keeping its data.", discussion: "Example: muster embedded stop")
         @OptionGroup var location: Location
         func run() throws {
             try location.server.stop()
@@ -73,7 +73,7 @@ struct EmbeddedCommand: ParsableCommand {
     }
 
     struct Destroy: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop the server and delete its directory.")
+        static let configuration = CommandConfiguration(abstract: "Stop the server and delete its directory.", discussion: "Example: muster embedded destroy --dir /tmp/muster-pg")
         @OptionGroup var location: Location
         func run() throws {
             try location.server.destroy()

@@ -76,7 +76,7 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a queue (exit 0 also when it exists).")
+        static let configuration = CommandConfiguration(abstract: "Create a queue (exit 0 also when it exists).", discussion: "Example: muster queue create images --visibility-timeout 1m --max-attempts 8 --retention 14d")
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "Queue name: 1-64 letters, digits, _, - or .") var name: QueueName
         @OptionGroup var settings: SettingsOptions
@@ -87,7 +87,7 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List queues with their counts.")
+        static let configuration = CommandConfiguration(abstract: "List queues with their counts.", discussion: "Example: muster queue list --json")
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Machine-readable output.") var json = false
         func run() async throws {
@@ -101,7 +101,7 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one queue's settings and counts.")
+        static let configuration = CommandConfiguration(abstract: "Show one queue's settings and counts.", discussion: "Example: muster queue show images")
         @OptionGroup var database: DatabaseOptions
         @Argument var name: QueueName
         @Flag(help: "Machine-readable output.") var json = false
@@ -116,7 +116,7 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Update: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a queue's settings (unset options keep their value).")
+        static let configuration = CommandConfiguration(abstract: "Change a queue's settings (unset options keep their value).", discussion: "Example: muster queue update images --max-attempts 10 --retry-backoff-max 10m")
         @OptionGroup var database: DatabaseOptions
         @Argument var name: QueueName
         @OptionGroup var settings: SettingsOptions
@@ -129,14 +129,14 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Pause: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop handing out messages (sends still accepted).")
+        static let configuration = CommandConfiguration(abstract: "Stop handing out messages (sends still accepted).", discussion: "Example: muster queue pause images")
         @OptionGroup var database: DatabaseOptions
         @Argument var name: QueueName
         func run() async throws { try await setPaused(true, name, database); print("paused queue \(name)") }
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Hand out messages again.")
+        static let configuration = CommandConfiguration(abstract: "Hand out messages again.", discussion: "Example: muster queue resume images")
         @OptionGroup var database: DatabaseOptions
         @Argument var name: QueueName
         func run() async throws { try await setPaused(false, name, database); print("resumed queue \(name)") }
