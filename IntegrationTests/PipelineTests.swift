@@ -130,10 +130,17 @@ import Testing
             try await waitUntil("two parts done") { try await fixture.count("barrier_members", where: "status = 'succeeded'") >= 2 }
 
             let outcome = try await fixture.client.executions.cancel(execution.id, reason: "not needed any more")
-            #expect(outcome.canceled && outcome.messagesRemoved > 30)
+            let countedAtCancel = try await fixture.count("barrier_members", where: "status = 'succeeded'")
+            // Leased parts are removed too; a part whose row a statement held at that instant is
+            // skipped and may still run once. How many that is depends on the worker's reads in
+            // flight (CI once saw 8 skipped), so the count is only bounded.
+            #expect(outcome.canceled && outcome.messagesRemoved > 0 && outcome.messagesRemoved + countedAtCancel <= 40)
             try await waitUntil("the leased parts finished") { try await fixture.count("messages") == 0 }
             running.cancel()
             _ = await running.result
+            // Parts that ran after the cancel counted nothing.
+            #expect(try await fixture.count("barrier_members", where: "status = 'succeeded'") == countedAtCancel)
+            #expect(try await fixture.count("dead_letters") == 0)
             let status = try await execution.status()
             #expect(status.status == .canceled && status.error == "not needed any more")
             #expect(try await fixture.count("barriers", where: "name = 'after'") == 0)
