@@ -105,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
         let leaseLosses = LeaseLossTally()
         let workerSet = try DemoWorkers(
             count: workers, processes: chaos, applicationName: "muster-demo-\(runID)-worker",
-            processArguments: databaseArguments(embedded: embedded, schema: schema) + workerOptions.arguments,
+            processArguments: try databaseArguments(embedded: embedded, schema: schema) + workerOptions.arguments,
             makeClient: { MusterClient(database: configuration, schema: schema, options: .init(maxConnections: workerOptions.effectiveConcurrency + 2, applicationName: $0)) },
             makeWorker: { try workerOptions.makeWorker(client: $0, logger: leaseLosses.logger(label: "muster")) },
             reaper: Reaper(client: client, options: ReaperOptions(leaseTTL: .seconds(5), sweepInterval: .seconds(1)))
@@ -167,9 +167,12 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// What worker processes need to reach the same database and schema (they inherit the
     /// environment, so MUSTER_DATABASE_URL and PG* carry over by themselves).
-    private func databaseArguments(embedded: Bool, schema: SchemaName) -> [String] {
+    /// Where worker processes connect: the embedded server's URL, never `--embedded`. A
+    /// worker restarted while chaos restarts the server would otherwise run `pg_ctl start`
+    /// itself, race chaos' own start and exit when it loses.
+    private func databaseArguments(embedded: Bool, schema: SchemaName) throws -> [String] {
         var arguments = ["--schema", schema.name]
-        if embedded { arguments.append("--embedded") }
+        if embedded { arguments += ["--database-url", try EmbeddedPostgres(directory: EmbeddedPostgres.defaultDirectory).status().url] }
         if let url = database.databaseURL { arguments += ["--database-url", url] }
         return arguments
     }
