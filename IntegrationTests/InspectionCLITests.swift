@@ -113,7 +113,7 @@ import Testing
         try await TestDatabase.withSchema { schema in
             let older = Array(Migration.bundled.dropLast())
             try await Migrator(database: try TestDatabase.configuration(), schema: schema, migrations: older).migrate()
-            let client = MusterClient(database: try TestDatabase.configuration(), schema: schema)
+            let client = try TestDatabase.client(schema: schema)
             defer { Task { await client.shutdown() } }
             let worker = Worker(client: client, queue: "jobs")
             let error = await #expect(throws: MusterError.self) { try await worker.run() }

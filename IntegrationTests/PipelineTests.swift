@@ -65,7 +65,7 @@ import Testing
             }
 
             // Waiting works from another client (as from another process).
-            let other = MusterClient(database: try TestDatabase.configuration(), schema: fixture.schema)
+            let other = try TestDatabase.client(schema: fixture.schema)
             defer { Task { await other.shutdown() } }
             for (job, execution) in zip(jobs, started) {
                 #expect(try await other.execution(execution.id, of: pipeline).result(timeout: .seconds(5)) == Self.expected(job))

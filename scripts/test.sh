@@ -2,15 +2,28 @@
 # The one test command: builds, starts a throwaway PostgreSQL 15, runs every unit and
 # integration test against it, removes it, and fails when no test ran.
 #   scripts/test.sh [swift test options, e.g. --filter Migrations]
-# Without options it runs two phases on one server: everything except the load suites,
-# then the load suites alone. No test races the clock (scripts/test-under-load.sh proves
-# it with every core busy); the split only keeps the load suites' own worker pools and
-# server restarts from queueing behind 150 other tests for connections.
+# Without options it runs five phases on one server: everything except the load suites;
+# the load suites alone; then the pooler suites twice through PgBouncer in transaction mode
+# (LISTEN on a direct connection, then polling), and its backend-terminating tests alone. No test races the clock
+# (scripts/test-under-load.sh proves it with every core busy); the split only keeps the load
+# suites' own worker pools and server restarts from queueing behind 150 other tests for
+# connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Suites that saturate the machine (a regex for --skip/--filter); run after the rest.
 load_suites="BarrierLoadTests|DemoTests|ServerRestartTests"
+# Suites run again through PgBouncer in transaction mode (scripts/with-pgbouncer.sh), once
+# with LISTEN on a direct connection and once polling. Left out there: tests that start a
+# server of their own (PgBouncer is not in front of it); the ack-after-termination tests,
+# which count the client's own backends (behind a pooler a client owns none between
+# statements); and, when polling, the test only a NOTIFY can pass (PoolerTests checks the
+# polling). Tests that terminate backends run in a phase of their own: behind a pooler a
+# terminated backend may be serving any client, so they would cut other tests' statements.
+pooler_suites="QueueDeliveryTests|QueueSafetyTests|WorkerProcessTests|FaultToleranceTests|PipelineTests|BarrierFanInTests"
+pooler_terminating="terminatingEveryConnectionDuringARun|orchestratorKilledAfterItsFanOutCommits"
+pooler_skip="workerStartedWhileTheServerIsDown|ackSurvivesTermination|$pooler_terminating"
+through_pooler='MUSTER_TEST_DIRECT_URL=$MUSTER_TEST_DATABASE_URL MUSTER_TEST_DATABASE_URL=$MUSTER_TEST_PGBOUNCER_URL MUSTER_STATEMENTS=unnamed'
 
 scripts/ensure-postgres.sh
 swift build --build-tests
@@ -22,22 +35,32 @@ if [ $# -gt 0 ]; then
   printf -v quoted '%q ' "$@"
   phases=("$quoted")
 else
-  phases=("--skip $(printf '%q' "$load_suites")" "--filter $(printf '%q' "$load_suites")")
+  phases=(
+    "--skip $(printf '%q' "$load_suites")"
+    "--filter $(printf '%q' "$load_suites")"
+    "--filter $(printf '%q' "$pooler_suites") --skip $(printf '%q' "$pooler_skip") # env $through_pooler MUSTER_LISTEN_URL=\$MUSTER_TEST_DATABASE_URL"
+    "--filter $(printf '%q' "$pooler_suites") --skip $(printf '%q' "$pooler_skip|longPollWakesOnSend") # env $through_pooler"
+    "--filter $(printf '%q' "$pooler_terminating") # env $through_pooler MUSTER_LISTEN_URL=\$MUSTER_TEST_DATABASE_URL"
+  )
 fi
 
 # One server for every phase: phases run inside one with-postgres.sh.
 phase_script=$logs/phases.sh
 {
   echo 'set +e; status=0; n=0'
-  for args in "${phases[@]}"; do
+  for phase in "${phases[@]}"; do
+    # "ARGS # env VAR=VALUE..." runs ARGS with those variables (expanded inside the phases).
+    args=${phase%% # env *}
+    environment=""
+    [ "$args" = "$phase" ] || environment="env ${phase#* # env }"
     # A hung test fails its phase after 20 minutes instead of holding CI to its limit.
-    echo "n=\$((n + 1)); timeout --kill-after=30 1200 swift test --skip-build $args 2>&1 | tee \"$logs/phase.\$n.log\"; rc=\${PIPESTATUS[0]}; [ \$rc -eq 0 ] || status=1; [ \$rc -ne 124 ] || echo 'test.sh: a test phase timed out after 20 minutes' >&2"
+    echo "n=\$((n + 1)); timeout --kill-after=30 1200 $environment swift test --skip-build $args 2>&1 | tee \"$logs/phase.\$n.log\"; rc=\${PIPESTATUS[0]}; [ \$rc -eq 0 ] || status=1; [ \$rc -ne 124 ] || echo 'test.sh: a test phase timed out after 20 minutes' >&2"
   done
   echo 'exit $status'
 } > "$phase_script"
 
 set +e
-MUSTER_BINARY="$PWD/.build/debug/muster" scripts/with-postgres.sh bash "$phase_script"
+MUSTER_BINARY="$PWD/.build/debug/muster" scripts/with-postgres.sh scripts/with-pgbouncer.sh bash "$phase_script"
 status=$?
 set -e
 

@@ -20,7 +20,7 @@ struct QueueFixture {
             try await Migrator(database: try TestDatabase.configuration(), schema: schema).migrate()
             var options = options
             options.applicationName = "mt_\(schema.name)"
-            let client = MusterClient(database: try TestDatabase.configuration(), schema: schema, options: options)
+            let client = try TestDatabase.client(schema: schema, options: options)
             let name: QueueName = "jobs"
             try await client.createQueue(name, settings: settings)
             let fixture = QueueFixture(schema: schema, client: client, queue: client.queue(name), applicationName: options.applicationName)

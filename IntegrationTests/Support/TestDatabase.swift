@@ -17,7 +17,32 @@ enum TestDatabase {
 
     static func connectionString() throws -> ConnectionString { try ConnectionString(url()) }
 
+    /// PgBouncer in transaction mode in front of the server (scripts/with-pgbouncer.sh).
+    static func pgbouncerURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["MUSTER_TEST_PGBOUNCER_URL"], !url.isEmpty else {
+            throw NotConfigured()
+        }
+        return url
+    }
+
     static func configuration() throws -> DatabaseConfiguration { try DatabaseConfiguration(url()) }
+
+    /// `options` for a client of the server under test. In scripts/test.sh's pooler phases
+    /// MUSTER_TEST_DATABASE_URL goes through PgBouncer, and MUSTER_STATEMENTS and
+    /// MUSTER_LISTEN_URL say how to send statements and where to LISTEN, as they do for the
+    /// `muster` processes the tests start.
+    static func options(_ options: MusterClient.Options = .init()) throws -> MusterClient.Options {
+        let environment = ProcessInfo.processInfo.environment
+        var options = options
+        if let mode = environment["MUSTER_STATEMENTS"].flatMap(StatementMode.init(rawValue:)) { options.statementMode = mode }
+        if let listen = environment["MUSTER_LISTEN_URL"], !listen.isEmpty { options.listenDatabase = try DatabaseConfiguration(listen) }
+        return options
+    }
+
+    /// A client of the server under test (see `options`).
+    static func client(schema: SchemaName = .default, options: MusterClient.Options = .init()) throws -> MusterClient {
+        MusterClient(database: try configuration(), schema: schema, options: try Self.options(options))
+    }
 
     static func connect() async throws -> PostgresConnection {
         try await PostgresConnection.connect(to: connectionString())

@@ -13,11 +13,20 @@ package final class ConnectionPool: Sendable {
         package var maxConnections: Int
         package var acquireTimeout: Duration
         package var applicationName: String
+        /// How the pool's connections send named statements (shared: a switch to unnamed
+        /// statements applies to all of them).
+        package var statements: StatementSending
 
-        package init(maxConnections: Int = 8, acquireTimeout: Duration = .seconds(10), applicationName: String = "muster") {
+        package init(
+            maxConnections: Int = 8,
+            acquireTimeout: Duration = .seconds(10),
+            applicationName: String = "muster",
+            statements: StatementSending = StatementSending(unnamed: false)
+        ) {
             self.maxConnections = maxConnections
             self.acquireTimeout = acquireTimeout
             self.applicationName = applicationName
+            self.statements = statements
         }
     }
 
@@ -122,7 +131,9 @@ package final class ConnectionPool: Sendable {
     }
 
     private func open() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(to: connectionString, applicationName: options.applicationName, logger: logger)
+        try await PostgresConnection.connect(
+            to: connectionString, applicationName: options.applicationName, statements: options.statements, logger: logger
+        )
     }
 
     private func park(_ waiter: Int) async throws -> PostgresConnection {

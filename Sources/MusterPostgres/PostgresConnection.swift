@@ -15,6 +15,7 @@ package actor PostgresConnection {
     private var handle: OpaquePointer?
     private var cancelHandle: CancelHandle?
     private var preparedStatements: Set<String> = []
+    private let statements: StatementSending
     private let logger: Logger
 
     /// The server this connection talks to, as `host:port` (no credentials).
@@ -27,21 +28,24 @@ package actor PostgresConnection {
 
     nonisolated package var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    private init(executor: ThreadExecutor, endpoint: String, logger: Logger) {
+    private init(executor: ThreadExecutor, endpoint: String, statements: StatementSending, logger: Logger) {
         self.executor = executor
         self.endpoint = endpoint
+        self.statements = statements
         self.logger = logger
     }
 
     /// Opens a connection. Throws `connectFailed` with libpq's reason, which names the host and
-    /// port but never the password.
+    /// port but never the password. `statements` says how `execute(prepared:)` sends; a pool
+    /// shares one among its connections.
     package static func connect(
         to connectionString: ConnectionString,
         applicationName: String = "muster",
+        statements: StatementSending = StatementSending(unnamed: false),
         logger: Logger = Logger(label: "muster.postgres")
     ) async throws -> PostgresConnection {
         let executor = ThreadExecutor(name: "muster-pg")
-        let connection = PostgresConnection(executor: executor, endpoint: connectionString.endpoint, logger: logger)
+        let connection = PostgresConnection(executor: executor, endpoint: connectionString.endpoint, statements: statements, logger: logger)
         try await connection.open(connectionString, applicationName: applicationName)
         return connection
     }
@@ -95,17 +99,40 @@ package actor PostgresConnection {
     }
 
     /// Runs a statement prepared once per connection under `name`. The first call prepares it;
-    /// later calls only bind and execute (no parse or plan on the hot path).
+    /// later calls only bind and execute (no parse or plan on the hot path). `name` must be
+    /// unique per statement text.
+    ///
+    /// With unnamed statements (`StatementSending`) it runs as `query` does. When the server
+    /// refuses the prepared statement (a transaction pooler between), the pool switches to
+    /// unnamed statements and the statement runs again unnamed: the refusal ran nothing. Inside
+    /// a transaction the refusal aborted it, so the error is thrown, with a hint naming the
+    /// likely pooler.
     package func execute(
         prepared name: String,
         _ sql: String,
         _ parameters: [(any PostgresEncodable)?] = []
     ) async throws -> PostgresRows {
-        if !preparedStatements.contains(name) {
-            _ = try await run(.prepare(name: name, sql: sql, parameterCount: Int32(parameters.count)))
-            preparedStatements.insert(name)
+        let values = parameters.map { $0?.postgresText }
+        if statements.usesUnnamed { return try await run(.query(sql, values)) }
+        do {
+            if !preparedStatements.contains(name) {
+                _ = try await run(.prepare(name: name, sql: sql, parameterCount: Int32(values.count)))
+                preparedStatements.insert(name)
+            }
+            return try await run(.prepared(name: name, values))
+        } catch var error as PostgresError where error.isPreparedStatementRefused {
+            preparedStatements.removeAll()
+            if statements.switchToUnnamed() {
+                logger.warning("the server refused a prepared statement; sending unnamed statements from now on", metadata: [
+                    "endpoint": "\(endpoint)", "sqlstate": "\(error.sqlState ?? "")", "hint": "\(PostgresError.poolerHint)",
+                ])
+            }
+            guard let handle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
+                error.hint = PostgresError.poolerHint
+                throw error
+            }
+            return try await run(.query(sql, values))
         }
-        return try await run(.prepared(name: name, parameters.map { $0?.postgresText }))
     }
 
     /// Runs a script of one or more statements without parameters (simple query protocol), as

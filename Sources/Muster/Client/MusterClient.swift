@@ -14,24 +14,36 @@ public final class MusterClient: Sendable {
         /// Written to `leased_by` on every message this client reads; names the process in
         /// `SELECT`s. Default: `host:pid:random`.
         public var workerID: String
-        /// Whether long polls may use LISTEN/NOTIFY. Turn off behind PgBouncer in transaction
-        /// mode (LISTEN needs a session); reads then poll.
+        /// Whether long polls may use LISTEN/NOTIFY; with false, reads poll.
         public var useListenNotify: Bool
         /// `application_name` for the connections.
         public var applicationName: String
+        /// How statements are sent: `prepared` (default, fastest on a direct connection, and
+        /// switching to `unnamed` by itself behind a pooler that refuses them) or `unnamed`
+        /// (any pooler). See `StatementMode`.
+        public var statementMode: StatementMode
+        /// A direct (session-keeping) connection for the one LISTEN connection, when the pool
+        /// goes through a transaction-mode pooler. Without it, a client that sends unnamed
+        /// statements (by choice or after a pooler refused a prepared one) does not LISTEN:
+        /// reads poll, and the client says so once in its log.
+        public var listenDatabase: DatabaseConfiguration?
 
         public init(
             maxConnections: Int = 8,
             acquireTimeout: Duration = .seconds(10),
             workerID: String = MusterClient.defaultWorkerID(),
             useListenNotify: Bool = true,
-            applicationName: String = "muster"
+            applicationName: String = "muster",
+            statementMode: StatementMode = .prepared,
+            listenDatabase: DatabaseConfiguration? = nil
         ) {
             self.maxConnections = maxConnections
             self.acquireTimeout = acquireTimeout
             self.workerID = workerID
             self.useListenNotify = useListenNotify
             self.applicationName = applicationName
+            self.statementMode = statementMode
+            self.listenDatabase = listenDatabase
         }
     }
 
@@ -63,12 +75,14 @@ public final class MusterClient: Sendable {
         self.queueSQL = QueueSQL(schema: schema)
         self.orchestrationSQL = OrchestrationSQL(schema: schema)
         self.inspectionSQL = InspectionSQL(schema: schema)
+        let statements = StatementSending(unnamed: options.statementMode == .unnamed)
         self.pool = ConnectionPool(
             connectionString: database.connectionString,
             options: .init(
                 maxConnections: options.maxConnections,
                 acquireTimeout: options.acquireTimeout,
-                applicationName: options.applicationName
+                applicationName: options.applicationName,
+                statements: statements
             ),
             logger: logger
         )
@@ -77,7 +91,9 @@ public final class MusterClient: Sendable {
             _ = try await pool.withConnection { try await $0.execute(prepared: queueSQL.notify.name, queueSQL.notify.sql, [channels]) }
         }
         self.notifications = NotificationHub(
-            connectionString: database.connectionString,
+            connectionString: options.listenDatabase?.connectionString ?? database.connectionString,
+            ownConnection: options.listenDatabase != nil,
+            statements: statements,
             applicationName: "\(options.applicationName)-listener",
             enabled: options.useListenNotify,
             logger: logger

@@ -26,26 +26,55 @@ final class NotificationHub: Sendable {
     }
 
     private let connectionString: ConnectionString
+    /// True when LISTEN has a connection string of its own (`listenDatabase`).
+    private let ownConnection: Bool
+    private let statements: StatementSending
     private let applicationName: String
     private let logger: Logger
-    /// False when the client was told not to use LISTEN (e.g. behind PgBouncer in
-    /// transaction mode); long polls then poll.
+    /// False when the client was told not to use LISTEN; long polls then poll.
     let enabled: Bool
     private let state = Mutex(State())
+    private let saidPolling = Atomic<Bool>(false)
 
-    init(connectionString: ConnectionString, applicationName: String, enabled: Bool, logger: Logger) {
+    init(
+        connectionString: ConnectionString, ownConnection: Bool, statements: StatementSending,
+        applicationName: String, enabled: Bool, logger: Logger
+    ) {
         self.connectionString = connectionString
+        self.ownConnection = ownConnection
+        self.statements = statements
         self.applicationName = applicationName
         self.enabled = enabled
         self.logger = logger
     }
 
-    /// LISTENs on `channel` (once per client) and returns true; false when LISTEN is disabled
-    /// or the hub is stopped.
+    /// LISTENs on `channel` (once per client) and returns true; false when LISTEN is disabled,
+    /// the hub is stopped, or the pool goes through a transaction pooler (it sends unnamed
+    /// statements) and LISTEN has no direct connection of its own: a pooler hands the
+    /// listening session to other clients between statements, so notifications would be lost.
     func listen(_ channel: SQLIdentifier) async throws -> Bool {
-        guard enabled, let listener = startIfNeeded() else { return false }
+        guard enabled else { return false }
+        guard ownConnection || !statements.usesUnnamed else {
+            stopListening()
+            return false
+        }
+        guard let listener = startIfNeeded() else { return false }
         try await listener.listen(channel)
         return true
+    }
+
+    /// Behind a transaction pooler without a listen connection: polls from now on, says so once.
+    private func stopListening() {
+        guard saidPolling.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        logger.warning("statements go through a transaction pooler and no listen connection is configured; polling instead of LISTEN", metadata: [
+            "hint": "set MusterClient.Options.listenDatabase (--listen-url, MUSTER_LISTEN_URL) to a direct connection to wake workers at once",
+        ])
+        let (listener, consumer) = state.withLock { state in
+            defer { state.listener = nil; state.consumer = nil }
+            return (state.listener, state.consumer)
+        }
+        listener?.stop()
+        consumer?.cancel()
     }
 
     /// The current point in `channel`'s history; take it before reading.

@@ -3,9 +3,20 @@ internal import MusterPostgres
 
 /// A named, schema-qualified SQL statement, prepared once per connection.
 struct Statement: Sendable {
-    /// The prepared-statement name; unique per statement text.
+    /// The prepared-statement name, `muster_<label>_<hash>`: unique per statement text (the
+    /// hash is of the SQL, which names the schema), so two Muster versions, or two schemas,
+    /// sharing server sessions through a pooler never run each other's text under one name;
+    /// and at most 63 bytes, PostgreSQL's identifier limit, whatever the schema's length.
     let name: String
     let sql: String
+
+    /// - Parameter label: what the statement is, e.g. `queue_ack` (shown in
+    ///   `pg_prepared_statements`).
+    init(_ label: String, sql: String) {
+        let hash = SHA256.hexDigest(Array(sql.utf8)).prefix(16)
+        self.name = "muster_\(label.prefix(38))_\(hash)"
+        self.sql = sql
+    }
 }
 
 /// Whether a statement may be repeated after a lost connection.

@@ -18,7 +18,7 @@ struct InspectionSQL: Sendable {
     init(schema: SchemaName) {
         let s = schema.quoted
         func statement(_ name: String, _ sql: String) -> Statement {
-            Statement(name: "muster_\(schema.name)_inspect_\(name)", sql: sql)
+            Statement("inspect_\(name)", sql: sql)
         }
         executionSetStats = statement("execution_set_stats", """
             WITH ids AS (SELECT DISTINCT unnest($1::uuid[]) AS id),

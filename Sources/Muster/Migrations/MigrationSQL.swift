@@ -38,9 +38,9 @@ enum MigrationSQL {
     /// True when the bookkeeping table exists (`--status` must not create anything).
     static let bookkeepingExists = "SELECT to_regclass($1) IS NOT NULL"
 
-    /// Serializes concurrent migrators of one schema (session-level advisory lock).
-    static let lock = "SELECT pg_advisory_lock(hashtextextended('muster.migrate:' || $1, 0))"
-    static let unlock = "SELECT pg_advisory_unlock(hashtextextended('muster.migrate:' || $1, 0))"
+    /// Serializes concurrent migrators of one schema until the end of the transaction that
+    /// takes it (a transaction-level advisory lock: no session needed between statements).
+    static let lock = "SELECT pg_advisory_xact_lock(hashtextextended('muster.migrate:' || $1, 0))"
 
     /// Points unqualified names at the target schema for the rest of the transaction.
     static func searchPath(_ schema: SchemaName) -> String {

@@ -6,10 +6,11 @@ internal import MusterPostgres
 ///
 /// Guarantees: migrations run in version order, each in its own transaction, recorded in
 /// `<schema>.schema_migrations` with a SHA-256 checksum; concurrent migrators of one schema
-/// are serialized by an advisory lock, so each migration is applied exactly once; an
-/// applied file that changed, or a database newer than the binary, is refused before
-/// anything is applied; a failing migration rolls back completely and the error names the
-/// file, the server's message and the line.
+/// are serialized by a transaction-level advisory lock taken in each of those transactions
+/// (no session needed, so it works through a transaction-mode pooler), and each migration is
+/// applied exactly once; an applied file that changed, or a database newer than the binary,
+/// is refused before anything is applied; a failing migration rolls back completely and the
+/// error names the file, the server's message and the line.
 public struct Migrator: Sendable {
     /// The target schema.
     public let schema: SchemaName
@@ -47,20 +48,33 @@ public struct Migrator: Sendable {
         }
     }
 
-    /// Applies every pending migration, returning the ones applied (empty when up to date).
+    /// Applies every pending migration, returning the ones this call applied (empty when up to
+    /// date or when concurrent migrators applied them).
     @discardableResult
     public func migrate() async throws -> [Migration] {
         try await withConnection { connection in
+            var applied: [Migration] = []
+            while let migration = try await applyNext(on: connection) { applied.append(migration) }
+            return applied
+        }
+    }
+
+    /// One transaction: takes the schema's migration lock, creates the bookkeeping table when
+    /// missing, reads what is applied under the lock (a concurrent migrator may just have
+    /// applied more), checks it, and applies the first pending migration. Nil when nothing is
+    /// pending. The lock is transaction-level: it lives exactly as long as the transaction, so
+    /// it needs no session between statements and works through a transaction-mode pooler.
+    private func applyNext(on connection: PostgresConnection) async throws -> Migration? {
+        try await connection.withTransaction { connection in
             _ = try await connection.query(MigrationSQL.lock, [schema.name])
-            do {
-                let applied = try await applyPending(on: connection)
-                _ = try await connection.query(MigrationSQL.unlock, [schema.name])
-                return applied
-            } catch {
-                // Closing the session releases the lock too; unlock explicitly when possible.
-                _ = try? await connection.query(MigrationSQL.unlock, [schema.name])
-                throw error
+            if try await !bookkeepingExists(on: connection) {
+                _ = try await connection.simpleQuery(MigrationSQL.bootstrap(schema))
             }
+            let plan = try await plan(on: connection)
+            try plan.validate()
+            guard let next = plan.pending.first else { return nil }
+            try await apply(next, on: connection)
+            return next
         }
     }
 
@@ -81,30 +95,19 @@ public struct Migrator: Sendable {
         MigrationSQL.script(migrations, schema: schema)
     }
 
-    private func applyPending(on connection: PostgresConnection) async throws -> [Migration] {
-        _ = try await connection.simpleQuery(MigrationSQL.bootstrap(schema))
-        let plan = try await plan(on: connection)
-        try plan.validate()
-        for migration in plan.pending {
-            try await apply(migration, on: connection)
-        }
-        return plan.pending
-    }
-
+    /// Runs `migration` and records it, inside the caller's transaction.
     private func apply(_ migration: Migration, on connection: PostgresConnection) async throws {
         let clock = ContinuousClock()
         let started = clock.now
         do {
-            try await connection.withTransaction { connection in
-                _ = try await connection.simpleQuery(MigrationSQL.searchPath(schema))
-                _ = try await connection.simpleQuery(migration.sql)
-                let elapsed = clock.now - started
-                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-                _ = try await connection.query(
-                    MigrationSQL.record(schema),
-                    [migration.version, migration.name, migration.checksum, milliseconds]
-                )
-            }
+            _ = try await connection.simpleQuery(MigrationSQL.searchPath(schema))
+            _ = try await connection.simpleQuery(migration.sql)
+            let elapsed = clock.now - started
+            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            _ = try await connection.query(
+                MigrationSQL.record(schema),
+                [migration.version, migration.name, migration.checksum, milliseconds]
+            )
         } catch let error as PostgresError where !error.isConnectionLost {
             var location = ""
             if let position = error.position {
@@ -120,9 +123,12 @@ public struct Migrator: Sendable {
         logger.info("applied migration", metadata: ["file": "\(migration.fileName)", "schema": "\(schema)"])
     }
 
+    private func bookkeepingExists(on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query(MigrationSQL.bookkeepingExists, ["\(schema.quoted).schema_migrations"]).single().decode(0, as: Bool.self)
+    }
+
     private func plan(on connection: PostgresConnection) async throws -> MigrationPlan {
-        let exists = try await connection.query(MigrationSQL.bookkeepingExists, ["\(schema.quoted).schema_migrations"])
-        guard try exists.single().decode(0, as: Bool.self) else {
+        guard try await bookkeepingExists(on: connection) else {
             return MigrationPlan(available: migrations, applied: [])
         }
         let rows = try await connection.query(MigrationSQL.applied(schema))

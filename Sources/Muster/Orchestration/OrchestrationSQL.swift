@@ -39,7 +39,7 @@ struct OrchestrationSQL: Sendable {
     init(schema: SchemaName) {
         let s = schema.quoted
         func statement(_ name: String, _ sql: String) -> Statement {
-            Statement(name: "muster_\(schema.name)_orch_\(name)", sql: sql)
+            Statement("orch_\(name)", sql: sql)
         }
         createExecution = statement("create_execution", "SELECT id, created FROM \(s).create_execution($1, $2::jsonb, $3, $4::timestamptz)")
         getExecution = statement("get_execution", "SELECT \(Self.executionColumns) FROM \(s).executions WHERE id = $1::uuid")

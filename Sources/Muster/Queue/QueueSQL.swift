@@ -32,7 +32,7 @@ struct QueueSQL: Sendable {
     init(schema: SchemaName) {
         let s = schema.quoted
         func statement(_ name: String, _ sql: String) -> Statement {
-            Statement(name: "muster_\(schema.name)_queue_\(name)", sql: sql)
+            Statement("queue_\(name)", sql: sql)
         }
         send = statement("send", """
             SELECT ord, id, duplicate

@@ -9,12 +9,12 @@ struct WorkerSQL: Sendable {
     init(schema: SchemaName) {
         let s = schema.quoted
         heartbeat = Statement(
-            name: "muster_\(schema.name)_worker_heartbeat",
+            "worker_heartbeat",
             sql: "SELECT \(s).worker_heartbeat($1, $2, $3, $4::text[], $5, $6)"
         )
-        stopped = Statement(name: "muster_\(schema.name)_worker_stopped", sql: "SELECT \(s).worker_stopped($1)")
+        stopped = Statement("worker_stopped", sql: "SELECT \(s).worker_stopped($1)")
         queueEmpty = Statement(
-            name: "muster_\(schema.name)_worker_queue_empty",
+            "worker_queue_empty",
             sql: """
                 SELECT NOT EXISTS (SELECT FROM \(s).messages WHERE queue = $1 AND state = 'ready')
                    AND NOT EXISTS (SELECT FROM \(s).messages WHERE queue = $1 AND state <> 'ready')

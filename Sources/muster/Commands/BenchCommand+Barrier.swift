@@ -5,10 +5,7 @@ import Synchronization
 /// The barrier workloads of `muster bench` (scripts/bench/barrier.sh runs pgbench beside them).
 extension BenchCommand {
     private func benchClient(connections: Int) throws -> MusterClient {
-        MusterClient(
-            database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: connections, applicationName: "muster-bench")
-        )
+        try database.client(maxConnections: connections, applicationName: "muster-bench")
     }
 
     /// Members `m1`…`mN` with payload `{"n": i}`, as the pgbench side generates them.

@@ -74,10 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// benchmark used before the defaults were fast (batch 10, prefetch 10 − concurrency,
     /// poll 50 ms); otherwise `WorkerOptions()` with only the concurrency set.
     private func drain() async throws {
-        let client = MusterClient(
-            database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: concurrency + 2, applicationName: "muster-bench")
-        )
+        let client = try database.client(maxConnections: concurrency + 2, applicationName: "muster-bench")
         let options = tuned
             ? WorkerOptions(concurrency: concurrency, batchSize: 10, prefetch: max(0, 10 - concurrency), pollInterval: .milliseconds(50))
             : WorkerOptions(concurrency: concurrency)
@@ -94,10 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// Sends one message every 1/rate s for `seconds`; a no-op worker records how long each
     /// waited from just before its send to its handler starting. Prints "p50 p99" in ms.
     private func latency() async throws {
-        let client = MusterClient(
-            database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: 6, useListenNotify: listen, applicationName: "muster-bench")
-        )
+        let client = try database.client(maxConnections: 6, applicationName: "muster-bench", useListenNotify: listen)
         let queue = client.queue(queue)
         let samples = LatencySamples()
         var worker = Worker(client: client, queue: queue.name, options: WorkerOptions(
@@ -130,10 +124,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func statements() async throws {
-        let client = MusterClient(
-            database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: clients, applicationName: "muster-bench")
-        )
+        let client = try database.client(maxConnections: clients, applicationName: "muster-bench")
         let queue = client.queue(queue)
         let payload = try JSONPayload(json: #"{"n":1}"#)
         let workload = self.workload

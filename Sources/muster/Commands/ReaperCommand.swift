@@ -38,10 +38,7 @@ struct ReaperCommand: AsyncParsableCommand {
         if let tombstoneRetention { options.tombstoneRetention = tombstoneRetention.duration }
         if let executionRetention { options.executionRetention = executionRetention.duration }
         if keepExecutions { options.executionRetention = nil }
-        let client = MusterClient(
-            database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: 2, applicationName: "muster-reaper")
-        )
+        let client = try database.client(maxConnections: 2, applicationName: "muster-reaper")
         let reaper = Reaper(client: client, options: options)
         guard once else {
             try await runUntilSignalled([reaper], logger: Logger(label: "muster.reaper"))

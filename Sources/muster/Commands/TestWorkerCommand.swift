@@ -48,10 +48,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
         guard recordTable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw CommandFailure.usage("--record-table must be a plain identifier")
         }
-        let client = MusterClient(
-            database: try database.configuration(), schema: schema,
-            options: .init(maxConnections: concurrency + 2, applicationName: "muster-test-worker-\(getpid())")
-        )
+        let client = try database.client(maxConnections: concurrency + 2, applicationName: "muster-test-worker-\(getpid())")
         if completeThenCrash { try await crashMidCompletion(client: client, schema: schema) }
         let proceeded = "SELECT 1 FROM \(schema.quoted).\"\(recordTable)\" WHERE message_id = $1::bigint AND event = 'proceed'"
         /// Waits until the test records a `proceed` event for the message.

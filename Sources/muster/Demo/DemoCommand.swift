@@ -64,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
         if !applied.isEmpty { Terminal.note("Installed \(applied.count) migrations into schema \(schema).") }
         // Every connection of this run is named muster-demo-<run>…, so chaos cuts only its own.
         let runID = String(UUID().uuidString.prefix(8).lowercased())
-        let client = MusterClient(database: configuration, schema: schema, options: .init(maxConnections: 4, applicationName: "muster-demo-\(runID)"))
+        let client = try database.client(maxConnections: 4, applicationName: "muster-demo-\(runID)", database: configuration)
         do {
             let summary = try await run(runID: runID, client: client, configuration: configuration, embedded: embedded, schema: schema, began: began)
             await client.shutdown()
@@ -105,13 +105,15 @@ struct DemoCommand: AsyncParsableCommand {
         let leaseLosses = LeaseLossTally()
         let workerSet = try DemoWorkers(
             count: workers, processes: chaos, applicationName: "muster-demo-\(runID)-worker",
-            processArguments: try databaseArguments(embedded: embedded, schema: schema) + workerOptions.arguments,
-            makeClient: { MusterClient(database: configuration, schema: schema, options: .init(maxConnections: workerOptions.effectiveConcurrency + 2, applicationName: $0)) },
+            processArguments: try databaseArguments(embedded: embedded) + workerOptions.arguments,
+            makeClient: { [database] in
+                try database.client(maxConnections: workerOptions.effectiveConcurrency + 2, applicationName: $0, database: configuration)
+            },
             makeWorker: { try workerOptions.makeWorker(client: $0, logger: leaseLosses.logger(label: "muster")) },
             reaper: Reaper(client: client, options: ReaperOptions(leaseTTL: .seconds(5), sweepInterval: .seconds(1)))
         )
-        let monkey = chaos ? DemoChaos(workers: workerSet, client: MusterClient(
-            database: configuration, schema: schema, options: .init(maxConnections: 1, applicationName: "muster-chaos")
+        let monkey = chaos ? DemoChaos(workers: workerSet, client: try database.client(
+            maxConnections: 1, applicationName: "muster-chaos", database: configuration
         ), connections: "muster-demo-\(runID)", server: embedded ? EmbeddedPostgres(directory: EmbeddedPostgres.defaultDirectory) : nil) : nil
         var progress = DemoProgress(
             stages: [("chunks", corpora.map(\.chunks).reduce(0, +)), ("documents", corpora.map(\.documents).reduce(0, +))],
@@ -166,12 +168,12 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// What worker processes need to reach the same database and schema (they inherit the
-    /// environment, so MUSTER_DATABASE_URL and PG* carry over by themselves).
-    /// Where worker processes connect: the embedded server's URL, never `--embedded`. A
-    /// worker restarted while chaos restarts the server would otherwise run `pg_ctl start`
-    /// itself, race chaos' own start and exit when it loses.
-    private func databaseArguments(embedded: Bool, schema: SchemaName) throws -> [String] {
-        var arguments = ["--schema", schema.name]
+    /// environment, so MUSTER_DATABASE_URL and PG* carry over by themselves). The embedded
+    /// server is passed by its URL, never as `--embedded`: a worker restarted while chaos
+    /// restarts the server would otherwise run `pg_ctl start` itself, race chaos' own start
+    /// and exit when it loses.
+    private func databaseArguments(embedded: Bool) throws -> [String] {
+        var arguments = database.forwardedArguments
         if embedded { arguments += ["--database-url", try EmbeddedPostgres(directory: EmbeddedPostgres.defaultDirectory).status().url] }
         if let url = database.databaseURL { arguments += ["--database-url", url] }
         return arguments

@@ -15,10 +15,7 @@ struct DemoWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("application-name"), help: "application_name of its connections.") var applicationName = "muster-demo-worker"
 
     func run() async throws {
-        let client = MusterClient(
-            database: try database.configuration(), schema: try database.schemaName(),
-            options: .init(maxConnections: worker.effectiveConcurrency + 2, applicationName: applicationName)
-        )
+        let client = try database.client(maxConnections: worker.effectiveConcurrency + 2, applicationName: applicationName)
         try await runUntilSignalled([try worker.makeWorker(client: client, logger: Logger(label: "muster"))], logger: Logger(label: "muster.demo-worker"))
         await client.shutdown()
     }

@@ -27,7 +27,7 @@ final class DemoWorkers: Sendable {
         processes: Bool,
         applicationName: String,
         processArguments: [String],
-        makeClient: (String) -> MusterClient,
+        makeClient: (String) throws -> MusterClient,
         makeWorker: (MusterClient) throws -> Worker,
         reaper: Reaper
     ) throws {
@@ -35,7 +35,7 @@ final class DemoWorkers: Sendable {
         var clients: [MusterClient] = []
         if !processes {
             for _ in 0..<count {
-                let client = makeClient(applicationName)
+                let client = try makeClient(applicationName)
                 clients.append(client)
                 services.append(try makeWorker(client))
             }

@@ -17,3 +17,5 @@ struct DurationArgument: ExpressibleByArgument {
 extension QueueName: ExpressibleByArgument {
     public init?(argument: String) { try? self.init(argument) }
 }
+
+extension StatementMode: ExpressibleByArgument {}

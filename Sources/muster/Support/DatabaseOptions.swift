@@ -16,6 +16,18 @@ struct DatabaseOptions: ParsableArguments {
     @Flag(help: "Use (and start if needed) the embedded PostgreSQL under .muster/.")
     var embedded = false
 
+    @Option(help: ArgumentHelp(
+        "How statements are sent: prepared (fastest on a direct connection; switches to unnamed by itself when a pooler refuses one) or unnamed (through any transaction pooler, e.g. PgBouncer before 1.21) (default: $MUSTER_STATEMENTS, then prepared).",
+        valueName: "mode"
+    ))
+    var statements: StatementMode?
+
+    @Option(name: .customLong("listen-url"), help: ArgumentHelp(
+        "A direct connection for LISTEN when --database-url goes through a transaction pooler (default: $MUSTER_LISTEN_URL; without one, behind a pooler, workers poll).",
+        valueName: "url"
+    ))
+    var listenURL: String?
+
     /// The validated schema name.
     func schemaName() throws -> SchemaName { try SchemaName(schema) }
 
@@ -31,9 +43,39 @@ struct DatabaseOptions: ParsableArguments {
         return try DatabaseConfiguration(Self.resolvedURL(explicit: databaseURL) ?? "")
     }
 
+    /// A client for these options: the database, schema, statement mode and listen connection.
+    func client(
+        maxConnections: Int, applicationName: String = "muster", useListenNotify: Bool = true,
+        database configuration: DatabaseConfiguration? = nil
+    ) throws -> MusterClient {
+        let environment = ProcessInfo.processInfo.environment
+        var mode = statements
+        if mode == nil, let text = environment["MUSTER_STATEMENTS"], !text.isEmpty {
+            guard let parsed = StatementMode(rawValue: text) else {
+                throw CommandFailure.usage("MUSTER_STATEMENTS must be prepared or unnamed, not \(Terminal.printable(text))")
+            }
+            mode = parsed
+        }
+        let listen = [listenURL, environment["MUSTER_LISTEN_URL"]].compactMap { $0 }.first { !$0.isEmpty }
+        let options = MusterClient.Options(
+            maxConnections: maxConnections, useListenNotify: useListenNotify, applicationName: applicationName,
+            statementMode: mode ?? .prepared, listenDatabase: try listen.map { try DatabaseConfiguration($0) }
+        )
+        return MusterClient(database: try configuration ?? self.configuration(), schema: try schemaName(), options: options)
+    }
+
+    /// These options as arguments for a child `muster` process, `--database-url` and
+    /// `--embedded` left out.
+    var forwardedArguments: [String] {
+        var arguments = ["--schema", schema]
+        if let statements { arguments += ["--statements", statements.rawValue] }
+        if let listenURL { arguments += ["--listen-url", listenURL] }
+        return arguments
+    }
+
     /// Runs `body` with a client for these options, shutting it down afterwards.
     func withClient<T>(_ body: (MusterClient) async throws -> T) async throws -> T {
-        let client = MusterClient(database: try configuration(), schema: try schemaName(), options: .init(maxConnections: 2))
+        let client = try client(maxConnections: 2)
         do {
             let value = try await body(client)
             await client.shutdown()
