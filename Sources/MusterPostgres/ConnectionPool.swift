@@ -46,6 +46,8 @@ package final class ConnectionPool: Sendable {
     package let options: Options
     private let logger: Logger
     private let state: Mutex<State>
+    /// `host:port` of the server the last new connection reached.
+    private let lastServer = Mutex<String?>(nil)
 
     package init(connectionString: ConnectionString, options: Options = Options(), logger: Logger = Logger(label: "muster.pool")) {
         self.connectionString = connectionString
@@ -130,10 +132,21 @@ package final class ConnectionPool: Sendable {
         PostgresError(kind: .clientMisuse, message: "the connection pool is closed")
     }
 
+    /// Opens a connection; logs one line when it reached another server than the last one
+    /// did (a multi-host URL after a failover).
     private func open() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(
+        let connection = try await PostgresConnection.connect(
             to: connectionString, applicationName: options.applicationName, statements: options.statements, logger: logger
         )
+        let server = await connection.server
+        let previous = lastServer.withLock { last in
+            defer { last = server }
+            return last
+        }
+        if let previous, previous != server {
+            logger.warning("connected to another database server; the pool follows it", metadata: ["server": "\(server)", "previous": "\(previous)"])
+        }
+        return connection
     }
 
     private func park(_ waiter: Int) async throws -> PostgresConnection {

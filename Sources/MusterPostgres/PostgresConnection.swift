@@ -88,6 +88,15 @@ package actor PostgresConnection {
         executor.shutdown()
     }
 
+    /// The server this session reached, as `host:port`: with a multi-host URL, the host libpq
+    /// picked (the endpoint names the whole list).
+    package var server: String {
+        guard let handle else { return endpoint }
+        let host = PQhost(handle).map { String(cString: $0) } ?? "?"
+        let port = PQport(handle).map { String(cString: $0) } ?? "?"
+        return "\(host):\(port)"
+    }
+
     /// The server's process id for this session (`pg_backend_pid()`), for tests and logs.
     package var backendPID: Int32 {
         handle.map { PQbackendPID($0) } ?? 0
@@ -212,7 +221,10 @@ package actor PostgresConnection {
         default:
             if PQstatus(connection) == CONNECTION_BAD { throw connectionError(connection) }
             let error = Self.serverError(from: result)
-            if error.isConnectionLost { broken.store(true, ordering: .releasing) }
+            // A read-only server (25006: a standby, or a primary demoted in a failover) will
+            // refuse every write on this session: drop it, so the pool's next connection
+            // finds the read-write server of a multi-host URL.
+            if error.isConnectionLost || error.sqlState == "25006" { broken.store(true, ordering: .releasing) }
             throw error
         }
     }

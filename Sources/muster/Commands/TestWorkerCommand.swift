@@ -16,7 +16,8 @@ import Muster
 ///
 /// `--gated-pipeline` also runs the pipeline `gated` (see `gatedPipeline`): its one stage's
 /// split waits at the gate of its start message, so a test can kill the process while the
-/// orchestration claim is held and nothing is committed.
+/// orchestration claim is held and nothing is committed. `--ungated-pipeline` runs the same
+/// pipeline without the gate (its split records nothing and waits for nothing).
 ///
 /// `--complete-then-crash` instead leases one message, runs its barrier completion inside a
 /// transaction and SIGKILLs the process before the commit.
@@ -32,6 +33,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("record-table")) var recordTable: String
     @Flag(name: .customLong("complete-then-crash")) var completeThenCrash = false
     @Flag(name: .customLong("gated-pipeline")) var gatedPipeline = false
+    @Flag(name: .customLong("ungated-pipeline")) var ungatedPipeline = false
 
     struct Instruction: Decodable, Sendable {
         var action: String
@@ -101,6 +103,8 @@ struct TestWorkerCommand: AsyncParsableCommand {
                 try await note("split-started", context)
                 try await gate(context.messageID)
             })
+        } else if ungatedPipeline {
+            try worker.register(Self.gatedPipeline(queue: queue))
         }
         var logger = Logger(label: "muster.test-worker")
         logger.logLevel = .warning

@@ -1,0 +1,101 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// A primary with a synchronous streaming standby, reached through a libpq multi-host URL
+/// (`target_session_attrs=read-write`): the primary crashes mid-run, the standby is promoted,
+/// and the same worker processes carry on against it.
+@Suite struct FailoverTests {
+    @Test func workersFollowAPromotedStandbyAndLoseNothing() async throws {
+        try await EmbeddedServer.with { primary in
+            try await Standby.with(of: primary) { standby in
+                let url = standby.failoverURL
+                let database = try DatabaseConfiguration(url)
+                try await Migrator(database: database).migrate()
+                let client = MusterClient(database: database, options: .init(maxConnections: 2))
+                defer { Task { await client.shutdown() } }
+                // Short leases: a lease whose holder lost its connection at the crash is back in 5 s.
+                try await client.createQueue("jobs", settings: QueueSettings(visibilityTimeout: .seconds(5)))
+                try await Self.recordAcks(on: primary.url)
+
+                let messages = 5_000
+                for start in stride(from: 0, to: messages, by: 1_000) {
+                    _ = try await client.queue("jobs").send((start..<start + 1_000).map { _ in
+                        OutgoingMessage(payload: try! JSONPayload(json: #"{"action":"succeed"}"#), task: "test")
+                    })
+                }
+                let pipeline = FaultToleranceTests.gated(queue: "jobs")
+                var executions: [PipelineExecution<Int>] = []
+                for _ in 0..<20 { executions.append(try await client.start(pipeline, input: 10)) }
+
+                let workers = try (0..<4).map { _ in
+                    try ChildProcess(["test-worker", "--database-url", url, "--queue", "jobs",
+                                      "--record-table", "events", "--ungated-pipeline", "--concurrency", "4"])
+                }
+                defer { workers.forEach { $0.kill(SIGKILL) } }
+                try await waitUntil("a fifth of the messages acked", timeout: .seconds(120)) {
+                    try await Self.count("acks", where: "task = 'test'", on: url) >= messages / 5
+                }
+                try await standby.crashPrimary()
+                try await standby.promote()
+                // Work was left for after the failover.
+                #expect(try await Self.count("acks", where: "task = 'test'", on: url) < messages)
+
+                try await waitUntil("every message and execution done on the promoted standby", timeout: .seconds(180)) {
+                    let left = try await Self.count("messages", on: url)
+                    let completed = try await Self.count("executions", where: "status = 'completed'", on: url)
+                    return left == 0 && completed == 20
+                }
+                // Every message acked exactly once, on one of the two servers' shared history.
+                #expect(try await Self.count("acks", where: "task = 'test'", on: url) == messages)
+                #expect(try await Self.scalar("SELECT count(DISTINCT message_id) FROM muster.acks WHERE task = 'test'", on: url) == messages)
+                // Each handled at least once (a handler whose ack died with the primary ran again).
+                #expect(try await Self.count("acks", where: "task = 'test' AND NOT EXISTS (SELECT FROM muster.events AS e WHERE e.message_id = acks.message_id AND e.event = 'finished')", on: url) == 0)
+                for execution in executions {
+                    #expect(try await execution.result(timeout: .seconds(10)) == 45)
+                }
+                // One callback per barrier, fired and finalized once; nothing dead, nothing stuck.
+                #expect(try await Self.count("barriers", where: "status = 'fired' AND finalized_at IS NOT NULL", on: url) == 20)
+                #expect(try await Self.count("acks", where: "task LIKE 'gated/%/aggregate'", on: url) == 20)
+                #expect(try await Self.count("dead_letters", on: url) == 0)
+                // The same four processes did it all, and said where they went.
+                for worker in workers {
+                    #expect(kill(worker.pid, 0) == 0, "a worker exited: \(worker.output())")
+                }
+                #expect(workers.contains { $0.output().contains("connected to another database server") })
+            }
+        }
+    }
+
+    /// A table of every message deleted from `messages` (acked, or a barrier's callback
+    /// finalized), filled by a trigger in the deleting transaction: acks are counted by SQL.
+    /// Also the test worker's `events` table.
+    private static func recordAcks(on url: String) async throws {
+        let connection = try await PostgresConnection.connect(to: ConnectionString(url))
+        defer { Task { await connection.close() } }
+        _ = try await connection.simpleQuery("""
+            SET search_path TO muster;
+            CREATE TABLE events (message_id bigint, read_ct int, pid int, event text, at timestamptz DEFAULT clock_timestamp());
+            CREATE TABLE acks (message_id bigint, task text);
+            CREATE FUNCTION record_ack() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO muster.acks SELECT id, task FROM gone;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER record_ack AFTER DELETE ON messages REFERENCING OLD TABLE AS gone
+                FOR EACH STATEMENT EXECUTE FUNCTION record_ack();
+            """)
+    }
+
+    /// `SELECT count(*) FROM muster.<table> WHERE <condition>` on whichever server is primary.
+    private static func count(_ table: String, where condition: String = "true", on url: String) async throws -> Int {
+        try await scalar("SELECT count(*) FROM muster.\(table) WHERE \(condition)", on: url)
+    }
+
+    private static func scalar(_ sql: String, on url: String) async throws -> Int {
+        let connection = try await PostgresConnection.connect(to: ConnectionString(url))
+        defer { Task { await connection.close() } }
+        return try await connection.query(sql).single().decode(0)
+    }
+}
