@@ -93,9 +93,55 @@ import Testing
         try await scalar("SELECT count(*) FROM muster.\(table) WHERE \(condition)", on: url)
     }
 
-    private static func scalar(_ sql: String, on url: String) async throws -> Int {
+    static func scalar(_ sql: String, on url: String) async throws -> Int {
         let connection = try await PostgresConnection.connect(to: ConnectionString(url))
         defer { Task { await connection.close() } }
         return try await connection.query(sql).single().decode(0)
+    }
+}
+
+extension FailoverTests {
+    /// `--read-url` sends the inspection commands to the standby: they succeed there (a write
+    /// would fail on a read-only server), the standby's table statistics show their scans, and
+    /// the primary's show none.
+    @Test func inspectionCommandsWithAReadURLQueryOnlyTheStandby() async throws {
+        try await EmbeddedServer.with { primary in
+            try await Standby.with(of: primary) { standby in
+                let database = try DatabaseConfiguration(primary.url)
+                try await Migrator(database: database).migrate()
+                let client = MusterClient(database: database, options: .init(maxConnections: 2))
+                defer { Task { await client.shutdown() } }
+                try await client.createQueue("jobs")
+                _ = try await client.queue("jobs").send(OutgoingMessage(payload: .emptyObject, task: "test"))
+                let execution = try await client.start(FaultToleranceTests.gated(queue: "jobs"), input: 3)
+                // Synchronous replication waits for the standby's flush, not its replay.
+                try await waitUntil("the standby to replay the execution") {
+                    try await Self.scalar("SELECT count(*) FROM muster.executions", on: standby.url) == 1
+                }
+                let primaryScans = try await Self.scans(on: primary.url)
+                let standbyScans = try await Self.scans(on: standby.url)
+
+                let commands: [[String]] = [
+                    ["status"], ["workers"], ["executions", "list"], ["execution", "show", execution.id.uuidString],
+                    ["dead-letters", "list", "jobs"], ["queue", "list"], ["queue", "show", "jobs"],
+                ]
+                for command in commands {
+                    let result = try await ChildProcess.run(command + ["--database-url", primary.url, "--read-url", standby.url])
+                    #expect(result.status == 0, "\(command): \(result.output)")
+                }
+                // A backend flushes its statistics when it exits: the commands' have.
+                try await waitUntil("the standby's statistics to count the commands' scans") {
+                    try await Self.scans(on: standby.url) > standbyScans
+                }
+                #expect(try await Self.scans(on: primary.url) == primaryScans)
+            }
+        }
+    }
+
+    /// Sequential and index scans of Muster's tables on the server at `url`.
+    private static func scans(on url: String) async throws -> Int {
+        try await scalar("""
+            SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)::int8 FROM pg_stat_user_tables WHERE schemaname = 'muster'
+            """, on: url)
     }
 }

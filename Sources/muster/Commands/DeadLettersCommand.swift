@@ -41,7 +41,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The newest dead letters of a queue.", discussion: "Example: muster dead-letters list images --limit 20 --json")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: InspectionDatabaseOptions
         @Argument var queue: QueueName
         @Option(parsing: .unconditional, help: "At most this many (1-10000).") var limit = 50
         @Flag(help: "Machine-readable output.") var json = false
@@ -61,7 +61,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One dead letter, with its payload.", discussion: "Example: muster dead-letters show images 42")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: InspectionDatabaseOptions
         @Argument var queue: QueueName
         @Argument var id: Int64
         func run() async throws {

@@ -17,7 +17,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
             discussion: "Example: muster executions list --status running --pipeline corpus --since 1h"
         )
 
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: InspectionDatabaseOptions
         @Option(help: "pending, running, completed, failed or canceled.") var status: String?
         @Option(help: "Only this pipeline.") var pipeline: String?
         @Option(help: "Only executions created within this long (e.g. 1h).") var since: DurationArgument?
@@ -113,7 +113,7 @@ struct ExecutionCommand: AsyncParsableCommand {
             discussion: "Example: muster execution show 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --json"
         )
 
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: InspectionDatabaseOptions
         @Argument(help: "The execution id.") var id: ExecutionID
         @Flag(help: "Machine-readable output.") var json = false
 

@@ -88,7 +88,7 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List queues with their counts.", discussion: "Example: muster queue list --json")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: InspectionDatabaseOptions
         @Flag(help: "Machine-readable output.") var json = false
         func run() async throws {
             let summaries = try await database.withClient { client in
@@ -102,7 +102,7 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one queue's settings and counts.", discussion: "Example: muster queue show images")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: InspectionDatabaseOptions
         @Argument var name: QueueName
         @Flag(help: "Machine-readable output.") var json = false
         func run() async throws {

@@ -14,7 +14,7 @@ struct StatusCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: InspectionDatabaseOptions
     @Flag(help: "Machine-readable output.") var json = false
     @Flag(help: "Refresh until interrupted.") var watch = false
     @Option(help: "Refresh interval with --watch (at least 100ms).") var interval = DurationArgument(argument: "2s")!
@@ -68,7 +68,7 @@ struct WorkersCommand: AsyncParsableCommand {
         discussion: "Example: muster workers --json"
     )
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: InspectionDatabaseOptions
     @Flag(help: "Machine-readable output.") var json = false
 
     func run() async throws {

@@ -73,9 +73,10 @@ struct DatabaseOptions: ParsableArguments {
         return arguments
     }
 
-    /// Runs `body` with a client for these options, shutting it down afterwards.
-    func withClient<T>(_ body: (MusterClient) async throws -> T) async throws -> T {
-        let client = try client(maxConnections: 2)
+    /// Runs `body` with a client for these options (on `configuration` when given), shutting
+    /// it down afterwards.
+    func withClient<T>(database configuration: DatabaseConfiguration? = nil, _ body: (MusterClient) async throws -> T) async throws -> T {
+        let client = try client(maxConnections: 2, database: configuration)
         do {
             let value = try await body(client)
             await client.shutdown()
