@@ -33,7 +33,8 @@ import Testing
                     try ChildProcess(["test-worker", "--database-url", url, "--queue", "jobs",
                                       "--record-table", "events", "--ungated-pipeline", "--concurrency", "4"])
                 }
-                defer { workers.forEach { $0.kill(SIGKILL) } }
+                let reaper = try ChildProcess(["reaper", "--database-url", url, "--lease", "5s", "--interval", "1s"])
+                defer { (workers + [reaper]).forEach { $0.kill(SIGKILL) } }
                 try await waitUntil("a fifth of the messages acked", timeout: .seconds(120)) {
                     try await Self.count("acks", where: "task = 'test'", on: url) >= messages / 5
                 }
@@ -41,6 +42,7 @@ import Testing
                 try await standby.promote()
                 // Work was left for after the failover.
                 #expect(try await Self.count("acks", where: "task = 'test'", on: url) < messages)
+                let promoted = try await Self.scalar("SELECT extract(epoch FROM now())::int8", on: url)
 
                 try await waitUntil("every message and execution done on the promoted standby", timeout: .seconds(180)) {
                     let left = try await Self.count("messages", on: url)
@@ -64,6 +66,11 @@ import Testing
                     #expect(kill(worker.pid, 0) == 0, "a worker exited: \(worker.output())")
                 }
                 #expect(workers.contains { $0.output().contains("connected to another database server") })
+                // The same reaper leads on the promoted server (it renewed its lease there).
+                try await waitUntil("the reaper to renew its lease on the promoted server") {
+                    try await Self.count("leader_leases", where: "renewed_at > to_timestamp(\(promoted))", on: url) == 1
+                }
+                #expect(kill(reaper.pid, 0) == 0, "the reaper exited: \(reaper.output())")
             }
         }
     }
@@ -134,6 +141,16 @@ extension FailoverTests {
                     try await Self.scans(on: standby.url) > standbyScans
                 }
                 #expect(try await Self.scans(on: primary.url) == primaryScans)
+
+                // A connection that meets a read-only server on a write is dropped, not reused
+                // (the pool's next connection finds the read-write host of a multi-host URL).
+                let onStandby = try await PostgresConnection.connect(to: ConnectionString(standby.url))
+                defer { Task { await onStandby.close() } }
+                let refused = await #expect(throws: PostgresError.self) {
+                    try await onStandby.query("CREATE TABLE muster.written_on_a_standby (id int)")
+                }
+                #expect(refused?.sqlState == "25006")
+                #expect(onStandby.isBroken)
             }
         }
     }

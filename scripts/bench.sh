@@ -3,7 +3,7 @@
 # statements on the same server in the same run. Writes the section into docs/benchmarks.md,
 # then the hot-path targets read from it (## Targets). `all` runs the three suites on one
 # server, one after the other.
-#   scripts/bench.sh queue|worker|barrier|all [--runs 3] [--seconds 8] [--database-url URL]
+#   scripts/bench.sh queue|worker|barrier|statements|all [--runs 3] [--seconds 8] [--database-url URL]
 # Without --database-url it starts a throwaway cluster with durable settings (fsync and
 # synchronous_commit on) and removes it afterwards.
 set -euo pipefail
@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 suite=${1:-}
 [ $# -gt 0 ] && shift
 case "$suite" in
-  queue|worker|barrier) suites=("scripts/bench/$suite.sh") ;;
-  all) suites=(scripts/bench/queue.sh scripts/bench/barrier.sh scripts/bench/worker.sh) ;;
-  *) echo "usage: scripts/bench.sh queue|worker|barrier|all [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
+  queue|worker|barrier|statements) suites=("scripts/bench/$suite.sh") ;;
+  all) suites=(scripts/bench/queue.sh scripts/bench/barrier.sh scripts/bench/worker.sh scripts/bench/statements.sh) ;;
+  *) echo "usage: scripts/bench.sh queue|worker|barrier|statements|all [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
 esac
 
 export BENCH_RUNS=3 BENCH_SECONDS=8
