@@ -24,14 +24,6 @@ data_of() {
   echo "$root/data"
 }
 
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "standby: no free port found" >&2; return 1
-}
 
 case "${1:-}" in
 create)
@@ -43,7 +35,7 @@ create)
   [ "$(id -u)" -ne 0 ] || chown postgres "$standby_dir" "$standby_dir/run"
   data="$standby_dir/data"
   pg pg_basebackup -D "$data" -R -X stream -c fast -d "$primary_url" >/dev/null
-  port=$(free_port)
+  port=$(scripts/free-port.sh)
   # The copied muster.conf is the primary's: its own port and socket directory.
   sed -i -e "s|^port = .*|port = $port|" -e "s|^unix_socket_directories = .*|unix_socket_directories = '$standby_dir/run'|" "$data/muster.conf"
   pg pg_ctl start -w -t 60 -D "$data" -l "$data/postgres.log" >/dev/null

@@ -15,18 +15,10 @@ server_port=${direct##*:}; server_port=${server_port%%/*}
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$pgbouncer" ] || { echo "with-pgbouncer: pgbouncer is not installed (scripts/ensure-postgres.sh installs it)" >&2; exit 1; }
 
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "with-pgbouncer: no free port found" >&2; return 1
-}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/muster-pgbouncer.XXXXXX")
 chmod 755 "$work"
-port=$(free_port)
+port=$("$(dirname "$0")/free-port.sh")
 cat > "$work/pgbouncer.ini" <<INI
 [databases]
 * = host=127.0.0.1 port=$server_port
