@@ -104,8 +104,15 @@ import Testing
             let failedWaiter = try wait(failing.id)
             worker = try workers(bad, fixture, count: 1)[0]
             try await run(worker, until: "the failing execution failed") { try await failing.status().status == .failed }
-            #expect(await failedWaiter.wait() == 1)
+            #expect(await failedWaiter.wait() == 4)
             #expect(failedWaiter.output().contains("failed"))
+
+            // Still running when the wait's timeout passes: its own status, not a failure's.
+            let open = try await fixture.client.start(good, input: job)
+            let impatient = try ChildProcess(["execution", "wait", open.id.uuidString, "--timeout", "300ms",
+                                              "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name])
+            #expect(await impatient.wait() == 5)
+            #expect(impatient.output().contains("still pending"))
         }
     }
 

@@ -26,6 +26,7 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
             case illegalTransition = "illegal execution transition"
             case unknownExecution = "unknown execution"
             case executionFailed = "execution failed"
+            case executionStillOpen = "execution still open"
         }
 
         private let base: Base
@@ -69,6 +70,9 @@ public struct MusterError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let unknownExecution = Code(.unknownExecution)
         /// The execution being waited for ended failed or canceled; the message carries its error.
         public static let executionFailed = Code(.executionFailed)
+        /// The execution waited for was still pending or running when the wait's timeout
+        /// passed (a wait that could not reach the database names that error too).
+        public static let executionStillOpen = Code(.executionStillOpen)
 
         public var description: String { base.rawValue }
     }

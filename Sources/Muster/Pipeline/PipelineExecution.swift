@@ -42,8 +42,9 @@ extension Executions {
     /// any process. Once it has reached the database (read the row, or lost a working
     /// connection), it keeps waiting through lost or refused connections (a failover, a
     /// restarting server) until `timeout`; a database it cannot connect to on the first try is
-    /// an error at once (a wrong host or port would not heal by waiting an hour). Throws `timeout` when it is still open after `timeout` (naming the
-    /// last connection error, if any), or `unknownExecution`.
+    /// an error at once (a wrong host or port would not heal by waiting an hour). Throws
+    /// `executionStillOpen` when it is still open after `timeout` (naming the last connection
+    /// error, if any), or `unknownExecution`.
     public func wait(for id: UUID, timeout: Duration) async throws -> Execution {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
@@ -65,7 +66,7 @@ extension Executions {
             }
             let left = deadline - clock.now
             guard left > .zero else {
-                throw MusterError(.timeout, "execution \(id.uuidString.lowercased()) is \(last) after \(timeout)")
+                throw MusterError(.executionStillOpen, "execution \(id.uuidString.lowercased()) is \(last) after \(timeout)")
             }
             try await Task.sleep(for: min(interval, left))
             interval = min(interval * 2, .milliseconds(250))

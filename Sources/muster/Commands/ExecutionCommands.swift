@@ -90,18 +90,37 @@ struct ExecutionCommand: AsyncParsableCommand {
     /// `muster execution wait ID`: blocks until the execution finishes; prints its output.
     struct Wait: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Wait until an execution finishes; print its output (JSON) and exit 0 if it completed, 1 if not.",
-            discussion: "Example: muster execution wait 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --timeout 5m"
+            abstract: "Wait until an execution finishes; print its output (JSON) when it completed.",
+            discussion: """
+                Exit status: 0 completed (its output printed), \(failedStatus) failed or canceled, \(stillOpenStatus) still \
+                pending or running when --timeout passed, 2 bad input or unknown execution, 1 any \
+                other error (e.g. the database cannot be reached).
+
+                Example: muster execution wait 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f --timeout 5m
+                """
         )
+
+        /// The execution ended failed or canceled.
+        static let failedStatus: Int32 = 4
+        /// The execution was still open at the timeout.
+        static let stillOpenStatus: Int32 = 5
 
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The execution id.") var id: ExecutionID
-        @Option(help: "Give up (exit 1) after this long.") var timeout = DurationArgument(argument: "1h")!
+        @Option(help: "Give up (exit \(stillOpenStatus)) after this long.") var timeout = DurationArgument(argument: "1h")!
 
         func run() async throws {
-            let execution = try await database.withClient { try await $0.executions.wait(for: id.uuid, timeout: timeout.duration) }
+            let execution: Execution
+            do {
+                execution = try await database.withClient { try await $0.executions.wait(for: id.uuid, timeout: timeout.duration) }
+            } catch let error as MusterError where error.code == .executionStillOpen {
+                throw CommandFailure(message: error.description, status: Self.stillOpenStatus)
+            }
             guard execution.status == .completed else {
-                throw CommandFailure(message: "execution \(id) \(execution.status): \(execution.error ?? "no error recorded")", status: 1)
+                throw CommandFailure(
+                    message: "execution \(id) \(execution.status): \(Terminal.printable(execution.error ?? "no error recorded"))",
+                    status: Self.failedStatus
+                )
             }
             print(execution.output?.text ?? "null")
         }
