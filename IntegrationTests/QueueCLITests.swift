@@ -79,6 +79,21 @@ import Testing
         }
     }
 
+    /// Settings libpq refuses before it tries a server are bad input (exit 2), not an outage
+    /// (exit 1); the password is not shown either.
+    @Test func connectionSettingsLibpqRefusesExitTwo() async throws {
+        for url in ["postgresql://app:SuperSecret42@127.0.0.1:5/db?sslmode=bogus", "host=127.0.0.1 port=abc password=SuperSecret42",
+                    "host=a,b port=1,2,3", "postgresql://app:SuperSecret42@127.0.0.1:5/db?target_session_attrs=nope",
+                    "postgresql://app:SuperSecret42@127.0.0.1:5/db?connect_timeout=zz"] {
+            let result = try await ChildProcess.run(["status", "--database-url", url])
+            #expect(result.status == 2, "\(url): \(result.output)")
+            #expect(result.output.hasPrefix("muster: invalid connection string:"), "\(result.output)")
+            #expect(!result.output.contains("Secret42"), "\(result.output)")
+        }
+        // Nothing listening is an outage, not bad input.
+        #expect(try await ChildProcess.run(["status", "--database-url", "postgresql://app@127.0.0.1:1/db"]).status == 1)
+    }
+
     @Test func controlCharactersFromMessagesAreEscapedInTablesButExactInJSON() async throws {
         try await TestDatabase.withSchema { schema in
             #expect(try await muster(["migrate"], schema: schema).status == 0)

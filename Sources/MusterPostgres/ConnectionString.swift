@@ -38,6 +38,17 @@ package struct ConnectionString: Sendable, CustomStringConvertible {
         self.raw = text
     }
 
+    /// True when libpq's reason for not connecting is a setting it refused before trying any
+    /// server (`invalid sslmode value: "bogus"`, `invalid port number`, an integer option that
+    /// is not one, host and port lists of different lengths): bad input, not an outage.
+    package static func isRejectedSetting(_ reason: String) -> Bool {
+        let patterns = [
+            #"invalid [a-z_]+ value: ""#, #"invalid integer value ".*" for connection option"#, #"invalid port number"#,
+            #"could not match [0-9]+ (host names|port numbers) to [0-9]+"#, #"value ".*" invalid when SSL support is not compiled in"#,
+        ]
+        return patterns.contains { reason.range(of: $0, options: .regularExpression) != nil }
+    }
+
     /// The empty connection string: everything comes from libpq's `PG*` variables and defaults.
     package static let environment = try! ConnectionString("")
 

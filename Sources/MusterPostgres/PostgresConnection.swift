@@ -62,10 +62,11 @@ package actor PostgresConnection {
             if let connection { PQfinish(connection) }
             broken.store(true, ordering: .releasing)
             executor.shutdown()
-            throw PostgresError(
-                kind: .connectFailed,
-                message: "cannot connect to \(connectionString.endpoint): \(reason.trimmingTrailingNewlines())"
-            )
+            let why = reason.trimmingTrailingNewlines()
+            if ConnectionString.isRejectedSetting(why) {
+                throw PostgresError(kind: .clientMisuse, message: "invalid connection string: \(why)")
+            }
+            throw PostgresError(kind: .connectFailed, message: "cannot connect to \(connectionString.endpoint): \(why)")
         }
         // Server NOTICEs ("relation already exists, skipping") are not errors; libpq would
         // print them to stderr.
