@@ -79,6 +79,19 @@ import Testing
         }
     }
 
+    /// The missing-schema hint names how the command connected: after `--embedded`, the fix
+    /// is `muster migrate --embedded`, which reaches the same server.
+    @Test func missingSchemaHintNamesEmbeddedWhenConnectedSo() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "muster-hint-\(UUID().uuidString.prefix(8))").path
+        let environment = ["MUSTER_EMBEDDED_DIR": directory]
+        let result = try await ChildProcess.run(["status", "--embedded", "--schema", "not_here"], environment: environment)
+        #expect(try await ChildProcess.run(["embedded", "destroy", "--dir", directory]).status == 0)
+        #expect(result.status == 1)
+        #expect(result.output.contains("run `muster migrate --embedded --schema not_here`"), "\(result.output)")
+        let direct = try await ChildProcess.run(["status", "--database-url", try TestDatabase.url(), "--schema", "not_here"])
+        #expect(direct.output.contains("run `muster migrate --schema not_here`"), "\(direct.output)")
+    }
+
     /// Settings libpq refuses before it tries a server are bad input (exit 2), not an outage
     /// (exit 1); the password is not shown either.
     @Test func connectionSettingsLibpqRefusesExitTwo() async throws {

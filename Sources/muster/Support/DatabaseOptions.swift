@@ -81,6 +81,11 @@ struct DatabaseOptions: ParsableArguments {
             let value = try await body(client)
             await client.shutdown()
             return value
+        } catch var error as MusterError where error.code == .schemaNotInstalled && embedded {
+            await client.shutdown()
+            // The fix must reach the same server: name --embedded in it.
+            error.message = error.message.replacingOccurrences(of: "`muster migrate --schema", with: "`muster migrate --embedded --schema")
+            throw error
         } catch {
             await client.shutdown()
             throw error
