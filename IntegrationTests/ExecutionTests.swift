@@ -28,6 +28,43 @@ import Testing
         }
     }
 
+    /// Cancel, a transition to canceled or failed, and fail_execution called from SQL all end
+    /// an execution the same way: its armed barrier is canceled and its member messages are
+    /// gone, so nothing runs for an execution that has ended.
+    @Test func everyWayToEndAnExecutionEarlyCleansUpTheSame() async throws {
+        try await OrchestrationFixture.with { fixture in
+            let executions = fixture.client.executions
+            let s = fixture.schema.quoted
+            let ways: [(String, ExecutionStatus, (UUID) async throws -> Void)] = [
+                ("cancel", .canceled, { _ = try await executions.cancel($0, reason: "ended") }),
+                ("transition to canceled", .canceled, { try await executions.transition($0, to: .canceled, error: "ended") }),
+                ("transition to failed", .failed, { try await executions.transition($0, to: .failed, error: "ended") }),
+                ("fail_execution from SQL", .failed, { id in
+                    let ended = try await TestDatabase.query("SELECT \(s).fail_execution($1, 'ended')", [id]).single().decode(0, as: Bool.self)
+                    #expect(ended)
+                }),
+            ]
+            for (way, status, end) in ways {
+                let (execution, barrier) = try await fixture.fanOut(5)
+                #expect(try await fixture.count("messages", where: "execution_id = '\(execution)'") == 5)
+                try await end(execution)
+                let ended = try #require(try await executions.get(execution))
+                #expect(ended.status == status && ended.error == "ended", "\(way)")
+                #expect(try await fixture.count("barriers", where: "id = \(barrier) AND status = 'canceled'") == 1, "\(way)")
+                #expect(try await fixture.count("messages", where: "execution_id = '\(execution)'") == 0, "\(way)")
+            }
+            // Ending an ended execution changes nothing: false from SQL, illegal from Swift.
+            let (done, _) = try await fixture.fanOut(1)
+            try await executions.transition(done, to: .failed, error: "first")
+            let again = try await TestDatabase.query("SELECT \(s).fail_execution($1, 'second')", [done]).single().decode(0, as: Bool.self)
+            #expect(!again)
+            await #expect { try await executions.transition(done, to: .canceled) } throws: { ($0 as? MusterError)?.code == .illegalTransition }
+            #expect(try await executions.get(done)?.error == "first")
+            let unknown = try await TestDatabase.query("SELECT \(s).fail_execution($1, 'x')", [UUID()]).single().decode(0, as: Bool.self)
+            #expect(!unknown)
+        }
+    }
+
     @Test func concurrentCreatesWithOneKeyMakeOneExecution() async throws {
         try await OrchestrationFixture.with(options: .init(maxConnections: 8)) { fixture in
             let executions = fixture.client.executions
