@@ -79,6 +79,28 @@ import Testing
         }
     }
 
+    /// An argument the parser refuses gets one line: what was wrong, the rule it broke, and
+    /// the help of the subcommand that was run; echoed values have their control characters
+    /// and newlines escaped.
+    @Test func argumentErrorsNameTheirRuleAndTheHelpOnOneLine() async throws {
+        let cases: [([String], [String])] = [
+            (["send", "q", "{}", "--delay", "soon"], ["durations look like 500ms, 30s, 5m, 2h or 7d", "see 'muster send --help'"]),
+            (["send", "q", "{}", "--delay", "-5s"], ["durations must be positive"]),
+            (["queue", "create", "bad name"], ["queue names are 1-64 letters, digits, _, - or .", "see 'muster queue create --help'"]),
+            (["execution", "show", "not-a-uuid"], ["execution ids are UUIDs", "see 'muster execution show --help'"]),
+            (["send"], ["Missing expected argument '<queue>'", "see 'muster send --help'"]),
+            (["queue", "frob"], ["Unexpected argument 'frob'", "see 'muster queue --help'"]),
+            (["send", "q", "{}", "--delay", "1\u{1B}[2J\nforged line"], ["1\\u{1B}[2J\\nforged line"]),
+        ]
+        for (arguments, expected) in cases {
+            let result = try await ChildProcess.run(arguments)
+            #expect(result.status == 2, "\(arguments): \(result.output)")
+            let lines = result.output.split(separator: "\n", omittingEmptySubsequences: true)
+            #expect(lines.count == 1, "\(arguments): \(result.output)")
+            for text in expected { #expect(result.output.contains(text), "\(arguments): \(result.output)") }
+        }
+    }
+
     /// The missing-schema hint names how the command connected: after `--embedded`, the fix
     /// is `muster migrate --embedded`, which reaches the same server.
     @Test func missingSchemaHintNamesEmbeddedWhenConnectedSo() async throws {

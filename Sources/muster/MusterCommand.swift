@@ -64,12 +64,35 @@ struct MusterCommand: AsyncParsableCommand {
             MusterCommand.exit(withError: error)
         }
         if code == .validationFailure {
-            Terminal.error(message(for: error))
-            Terminal.error("See 'muster --help'.")
+            Terminal.error(argumentErrorLine(message(for: error), rule: ArgumentRules.takeRejection(), arguments: CommandLine.arguments))
             Foundation.exit(2)
         }
         Terminal.error("\(error)")
         Foundation.exit(1)
+    }
+}
+
+extension MusterCommand {
+    /// One line for an argument ArgumentParser refused: its message (control characters and
+    /// newlines of the echoed value escaped), the rule the value broke when its type recorded
+    /// one, and the help of the subcommand that was run.
+    static func argumentErrorLine(_ message: String, rule: String?, arguments: [String]) -> String {
+        var line = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let rule { line += ": \(rule)" }
+        return "\(Terminal.printable(line)); see '\(commandPath(arguments)) --help'"
+    }
+
+    /// `muster queue create` for `muster queue create 'bad name' …`: the subcommands named
+    /// at the start of `arguments`.
+    static func commandPath(_ arguments: [String]) -> String {
+        var command: any ParsableCommand.Type = MusterCommand.self
+        var path = ["muster"]
+        for word in arguments.dropFirst() {
+            guard let subcommand = command.configuration.subcommands.first(where: { $0._commandName == word }) else { break }
+            path.append(word)
+            command = subcommand
+        }
+        return path.joined(separator: " ")
     }
 }
 

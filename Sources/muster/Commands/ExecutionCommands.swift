@@ -181,7 +181,10 @@ struct ExecutionCommand: AsyncParsableCommand {
 struct ExecutionID: ExpressibleByArgument, CustomStringConvertible {
     let uuid: UUID
     init?(argument: String) {
-        guard let uuid = UUID(uuidString: argument) else { return nil }
+        guard let uuid = UUID(uuidString: argument) else {
+            ArgumentRules.reject("execution ids are UUIDs, like 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f")
+            return nil
+        }
         self.uuid = uuid
     }
     var description: String { uuid.uuidString.lowercased() }

@@ -2,11 +2,42 @@ public import ArgumentParser
 import Foundation
 public import Muster
 
+import Synchronization
+
+/// Why the last value a custom argument type refused was wrong: the type's parser records its
+/// rule here, and the CLI's error line names it after ArgumentParser reports the value
+/// invalid (ArgumentParser's own message only says "invalid").
+enum ArgumentRules {
+    private static let lastRejection = Mutex<String?>(nil)
+
+    /// Records `rule` for the value being parsed (its parser then returns nil).
+    static func reject(_ rule: String) {
+        lastRejection.withLock { $0 = rule }
+    }
+
+    /// The rule of the last refused value, once.
+    static func takeRejection() -> String? {
+        lastRejection.withLock { rule in
+            defer { rule = nil }
+            return rule
+        }
+    }
+
+    static let duration = "durations look like 500ms, 30s, 5m, 2h or 7d"
+}
+
 /// `--delay 10s` and friends.
 struct DurationArgument: ExpressibleByArgument {
     let duration: Duration
     init?(argument: String) {
-        guard let duration = try? DurationText.parse(argument) else { return nil }
+        if argument.hasPrefix("-") {
+            ArgumentRules.reject("durations must be positive; \(ArgumentRules.duration)")
+            return nil
+        }
+        guard let duration = try? DurationText.parse(argument) else {
+            ArgumentRules.reject(ArgumentRules.duration)
+            return nil
+        }
         self.duration = duration
     }
     static var defaultCompletionKind: CompletionKind { .default }
@@ -15,7 +46,14 @@ struct DurationArgument: ExpressibleByArgument {
 }
 
 extension QueueName: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(argument) }
+    public init?(argument: String) {
+        do {
+            try self.init(argument)
+        } catch {
+            ArgumentRules.reject("queue names are 1-64 letters, digits, _, - or .")
+            return nil
+        }
+    }
 }
 
 extension StatementMode: ExpressibleByArgument {}
