@@ -145,3 +145,29 @@ import Testing
         #expect(result.output.contains("Example"), "muster \(command) --help has no example")
     }
 }
+
+extension InspectionCLITests {
+    /// Options say their default and their range in `--help` (those with one).
+    @Test(arguments: [
+        ("queue create", ["100ms to 12h (new queues: 30s)", "1 to 1000 (new queues: 5)", "up to 7d (new queues: 5m)", "(new queues: 1048576)"]),
+        ("queue update", ["(new queues: 30s)"]),
+        ("queue", ["delete"]),
+        ("reaper", ["100ms to 1h (default 15s)", "(default 5s)", "(default 7d)", "(default 30d)"]),
+        ("dead-letters list", ["1-10000", "default: 50"]),
+        ("read", ["1-1000", "default: 1", "(default: return at once)"]),
+        ("send", ["(default: visible at once)", "-32768 to 32767", "default: 0"]),
+        ("executions list", ["(1-10000)", "default: 50", "(default: all)"]),
+        ("execution wait", ["default: 1h", "4 failed or canceled", "5 still pending"]),
+        ("status", ["at least 100ms", "default: 2s"]),
+        ("embedded start", ["10 to 10000", "default: 200"]),
+        ("demo", ["1 to 10000", "1 to 64", "1s to 12h"]),
+    ])
+    func optionsShowTheirDefaultsAndRanges(_ command: String, _ expected: [String]) async throws {
+        let result = try await ChildProcess.run(command.split(separator: " ").map(String.init) + ["--help"])
+        #expect(result.status == 0)
+        let text = result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for phrase in expected {
+            #expect(text.contains(phrase), "muster \(command) --help does not say \(phrase)")
+        }
+    }
+}

@@ -79,8 +79,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
         @Argument(help: "Dead letter ids.") var ids: [Int64] = []
-        @Option(help: "Only those with this reason (e.g. max_attempts).") var reason: String?
-        @Option(help: "Only those of this task.") var task: String?
+        @Option(help: "Only those with this reason, e.g. max_attempts or non_retryable (default: all).") var reason: String?
+        @Option(help: "Only those of this task (default: all).") var task: String?
         @Flag(help: "Every dead letter of the queue.") var all = false
         func validate() throws {
             let filtered = !ids.isEmpty || reason != nil || task != nil
@@ -97,7 +97,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete dead letters (older than --older-than, or all).", discussion: "Example: muster dead-letters purge images --older-than 7d")
         @OptionGroup var database: DatabaseOptions
         @Argument var queue: QueueName
-        @Option(name: .customLong("older-than"), help: "Only those older than this (e.g. 7d).") var olderThan: DurationArgument?
+        @Option(name: .customLong("older-than"), help: "Only those older than this, e.g. 7d (default: all).") var olderThan: DurationArgument?
         func run() async throws {
             let olderThan = olderThan?.duration
             let count = try await database.withClient { try await $0.queue(queue).purgeDeadLetters(olderThan: olderThan) }

@@ -31,12 +31,16 @@ struct EmbeddedCommand: ParsableCommand {
         @OptionGroup var location: Location
         @Flag(help: "fsync, synchronous_commit and full_page_writes off (tests only; never for data you keep).")
         var fast = false
-        @Option(name: .customLong("max-connections"), help: "max_connections for a new cluster.")
+        @Option(name: .customLong("max-connections"), help: "max_connections for a new cluster, 10 to 10000.")
         var maxConnections = 200
         @Flag(help: "Print only the connection URL.")
         var url = false
         @Flag(help: "Machine-readable output.")
         var json = false
+
+        func validate() throws {
+            guard (10...10_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 10 and 10000") }
+        }
 
         func run() throws {
             let status = try location.server.start(fast: fast, maxConnections: maxConnections)

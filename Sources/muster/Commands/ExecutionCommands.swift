@@ -18,9 +18,9 @@ struct ExecutionsCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: InspectionDatabaseOptions
-        @Option(help: "pending, running, completed, failed or canceled.") var status: String?
-        @Option(help: "Only this pipeline.") var pipeline: String?
-        @Option(help: "Only executions created within this long (e.g. 1h).") var since: DurationArgument?
+        @Option(help: "pending, running, completed, failed or canceled (default: all).") var status: String?
+        @Option(help: "Only this pipeline (default: all).") var pipeline: String?
+        @Option(help: "Only executions created within this long, e.g. 1h (default: any age).") var since: DurationArgument?
         @Option(help: "Most rows (1-10000).") var limit = 50
         @Flag(help: "Machine-readable output.") var json = false
 
@@ -76,7 +76,7 @@ struct ExecutionCommand: AsyncParsableCommand {
 
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The execution id.") var id: ExecutionID
-        @Option(help: "Recorded as the execution's error.") var reason: String?
+        @Option(help: "Recorded as the execution's error (default: canceled).") var reason: String?
 
         func run() async throws {
             let outcome = try await database.withClient { try await $0.executions.cancel(id.uuid, reason: reason) }

@@ -21,10 +21,10 @@ struct SendCommand: AsyncParsableCommand {
     @Argument var queue: QueueName
     @Argument(help: "The payload: JSON, - for standard input, or @path for a file.") var payload: String
     @Option(name: .customLong("dedup-key"), help: "Send at most once per key (default: a generated key).") var dedupKey: String?
-    @Option(help: "Execution id (UUID) the message belongs to.") var execution: String?
-    @Option(parsing: .unconditional, help: "Invisible for this long (e.g. 10s).") var delay: DurationArgument?
-    @Option(help: "Lower runs first.") var priority: Int16 = 0
-    @Option(help: "Task (handler) name.") var task: String?
+    @Option(help: "Execution id (UUID) the message belongs to (default: none).") var execution: String?
+    @Option(parsing: .unconditional, help: "Invisible for this long, e.g. 10s (default: visible at once).") var delay: DurationArgument?
+    @Option(help: "Lower runs first, -32768 to 32767.") var priority: Int16 = 0
+    @Option(help: "Task (handler) name (default: none).") var task: String?
     @Option(name: .customLong("header"), help: "A header as key=value (repeatable).") var headers: [String] = []
     @Flag(help: "Machine-readable output.") var json = false
 
@@ -79,7 +79,7 @@ struct ReadCommand: AsyncParsableCommand {
     @Argument var queue: QueueName
     @Option(parsing: .unconditional, help: "At most this many (1-1000).") var limit = 1
     @Option(name: .customLong("visibility-timeout"), help: "Lease length (default: the queue's).") var visibilityTimeout: DurationArgument?
-    @Option(help: "Wait this long for a message when none is ready (long poll).") var wait: DurationArgument?
+    @Option(help: "Wait this long for a message when none is ready, a long poll (default: return at once).") var wait: DurationArgument?
     @Flag(help: "Machine-readable output.") var json = false
 
     struct Printed: Encodable {
@@ -127,7 +127,7 @@ struct LeaseArguments: ParsableArguments {
     @OptionGroup var database: DatabaseOptions
     @Argument var queue: QueueName
     @Argument var id: Int64
-    @Option(name: .customLong("read-count"), help: "The read count of your lease (the fencing token).") var readCount: Int32
+    @Option(name: .customLong("read-count"), help: "The read count of your lease (the fencing token), 1 or more.") var readCount: Int32
 
     /// Runs `operation` on the lease; exit status 3 when it was lost (re-delivered or gone).
     func settle(_ verb: String, _ operation: @escaping @Sendable (Queue, Lease) async throws -> LeaseOutcome) async throws {
@@ -159,8 +159,8 @@ struct Release: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Give a leased message back, optionally delayed (exit 3 if the lease was lost).",
                                                     discussion: "Example:\n  muster release images 42 --read-count 1 --delay 30s --error 'upstream 503'")
     @OptionGroup var lease: LeaseArguments
-    @Option(parsing: .unconditional, help: "Visible again after this long.") var delay: DurationArgument?
-    @Option(help: "The error to record.") var error: String?
+    @Option(parsing: .unconditional, help: "Visible again after this long (default: at once).") var delay: DurationArgument?
+    @Option(help: "The error to record (default: none).") var error: String?
     func run() async throws {
         let (delay, error) = (delay?.duration ?? .zero, error)
         try await lease.settle("released") { try await $0.release([$1], delay: delay, error: error) }

@@ -6,7 +6,7 @@ import Muster
 struct QueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
-        abstract: "Create, list, show, update, pause, resume or purge queues.",
+        abstract: "Create, list, show, update, pause, resume, purge or delete queues.",
         discussion: """
         Examples:
           muster queue create images --visibility-timeout 2m --max-attempts 8
@@ -18,14 +18,22 @@ struct QueueCommand: AsyncParsableCommand {
 
     /// Settings options shared by create and update; unset ones keep the current value.
     struct SettingsOptions: ParsableArguments {
-        @Option(name: .customLong("visibility-timeout"), help: "Lease length (e.g. 30s).") var visibilityTimeout: DurationArgument?
-        @Option(name: .customLong("max-attempts"), help: "Deliveries before dead-lettering.") var maxAttempts: Int?
-        @Option(name: .customLong("retry-backoff-base"), help: "First retry delay.") var retryBackoffBase: DurationArgument?
-        @Option(name: .customLong("retry-backoff-max"), help: "Largest retry delay.") var retryBackoffMax: DurationArgument?
-        @Option(help: "How long archive and dead letters are kept.") var retention: DurationArgument?
-        @Option(name: .customLong("dedup-window"), help: "How long dedup keys are remembered.") var dedupWindow: DurationArgument?
-        @Option(name: .customLong("max-payload-bytes"), help: "Largest payload accepted.") var maxPayloadBytes: Int?
-        @Option(name: .customLong("archive-on-ack"), help: "true: ack archives instead of deleting.") var archiveOnAck: Bool?
+        @Option(name: .customLong("visibility-timeout"), help: "Lease length, 100ms to 12h (new queues: 30s).")
+        var visibilityTimeout: DurationArgument?
+        @Option(name: .customLong("max-attempts"), help: "Deliveries before dead-lettering, 1 to 1000 (new queues: 5).")
+        var maxAttempts: Int?
+        @Option(name: .customLong("retry-backoff-base"), help: "First retry delay, doubling per attempt; 0 to the max (new queues: 1s).")
+        var retryBackoffBase: DurationArgument?
+        @Option(name: .customLong("retry-backoff-max"), help: "Largest retry delay, up to 7d (new queues: 5m).")
+        var retryBackoffMax: DurationArgument?
+        @Option(help: "How long archived messages and dead letters are kept; above 0 (new queues: 7d).")
+        var retention: DurationArgument?
+        @Option(name: .customLong("dedup-window"), help: "How long dedup keys are remembered after their message; above 0 (new queues: 1d).")
+        var dedupWindow: DurationArgument?
+        @Option(name: .customLong("max-payload-bytes"), help: "Largest payload accepted, 1 to 67108864 (new queues: 1048576).")
+        var maxPayloadBytes: Int?
+        @Option(name: .customLong("archive-on-ack"), help: "true: ack archives instead of deleting (new queues: false).")
+        var archiveOnAck: Bool?
 
         func applied(to base: QueueSettings) -> QueueSettings {
             var settings = base

@@ -21,11 +21,11 @@ struct ReaperCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Leader lease length.") var lease: DurationArgument?
-    @Option(help: "Time between sweeps.") var interval: DurationArgument?
-    @Option(name: .customLong("tombstone-retention"), help: "How long tombstones of finished executions are kept.")
+    @Option(help: "Leader lease length, 100ms to 1h (default 15s).") var lease: DurationArgument?
+    @Option(help: "Time between sweeps; above 0 (default 5s).") var interval: DurationArgument?
+    @Option(name: .customLong("tombstone-retention"), help: "How long tombstones of finished executions are kept; above 0 (default 7d).")
     var tombstoneRetention: DurationArgument?
-    @Option(name: .customLong("execution-retention"), help: "How long finished executions are kept (default 30d).")
+    @Option(name: .customLong("execution-retention"), help: "How long finished executions are kept; above 0 (default 30d).")
     var executionRetention: DurationArgument?
     @Flag(name: .customLong("keep-executions"), help: "Never delete finished executions.") var keepExecutions = false
     @Flag(help: "Sweep once (if this process can lead) and print what was done.") var once = false

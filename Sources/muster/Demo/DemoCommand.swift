@@ -30,15 +30,15 @@ struct DemoCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Pipeline executions to run.") var executions = 20
-    @Option(help: "Parts (chunks) per execution in the first stage; the second has one per 10.") var parts = 100
-    @Option(help: "Workers (in-process; processes with --chaos).") var workers = 4
+    @Option(help: "Pipeline executions to run, 1 to 10000.") var executions = 20
+    @Option(help: "Parts (chunks) per execution in the first stage, 1 to 100000; the second has one per 10.") var parts = 100
+    @Option(help: "Workers, 1 to 64 (in-process; processes with --chaos).") var workers = 4
     @OptionGroup var worker: DemoWorkerOptions
     @Flag(help: "Kill and restart worker processes, terminate database connections and restart the embedded server during the run.")
     var chaos = false
-    @Option(name: .customLong("visibility-timeout"), help: "The demo queue's visibility timeout (default 30s; 2s with --chaos).")
+    @Option(name: .customLong("visibility-timeout"), help: "The demo queue's visibility timeout, 1s to 12h (default 30s; 2s with --chaos).")
     var visibilityTimeout: DurationArgument?
-    @Option(name: .customLong("max-attempts"), help: "The demo queue's max attempts.") var maxAttempts = 5
+    @Option(name: .customLong("max-attempts"), help: "The demo queue's max attempts, 1 to 1000.") var maxAttempts = 5
     @Option(help: "Give up after this long.") var timeout = DurationArgument(argument: "10m")!
     @Flag(help: "Print the summary as JSON (progress still goes to stderr).") var json = false
 
