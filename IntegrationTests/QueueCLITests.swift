@@ -259,3 +259,44 @@ import Testing
         #expect(result.output.contains("127.0.0.1"), "\(result.output)")
     }
 }
+
+extension QueueCLITests {
+    /// JSON output is exact and complete: payloads come back as the JSON they were sent as
+    /// (any depth PostgreSQL stores, every digit of a number), absent values are `null`,
+    /// nothing is `[]`, timestamps have milliseconds like the tables, and `dead-letters show`
+    /// takes `--json` like the other commands.
+    @Test func jsonOutputIsExactAndComplete() async throws {
+        try await TestDatabase.withSchema { schema in
+            #expect(try await muster(["migrate"], schema: schema).status == 0)
+            #expect(try await muster(["queue", "create", "j", "--max-attempts", "1"], schema: schema).status == 0)
+            let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+            #expect(try await muster(["send", "j", deep], schema: schema).status == 0, "the library accepts what jsonb stores")
+            let deeper = String(repeating: "[", count: 2_000) + String(repeating: "]", count: 2_000)
+            _ = try await TestDatabase.query("SELECT \(schema.quoted).send('j', $1::jsonb)", [deeper])
+            #expect(try await muster(["send", "j", #"{"n": 12345678901234567890123.5, "s": "x"}"#], schema: schema).status == 0)
+
+            let read = try await muster(["read", "j", "--limit", "10", "--json"], schema: schema)
+            #expect(read.status == 0)
+            #expect(read.output.contains(": " + deep) && read.output.contains(": " + deeper), "payloads embedded as JSON, not strings")
+            #expect(read.output.contains("12345678901234567890123.5"))
+            #expect(read.output.contains(#""lastError" : null"#) && read.output.contains(#""task" : null"#))
+            #expect(read.output.range(of: #""enqueuedAt" : "[0-9-]+T[0-9:]+\.[0-9]{3}Z""#, options: .regularExpression) != nil)
+            #expect(try await muster(["queue", "create", "empty"], schema: schema).status == 0)
+            #expect(try await muster(["read", "empty", "--json"], schema: schema).output.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+
+            let status = try await muster(["status", "--json"], schema: schema)
+            let parsed = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any]
+            let queue = try #require((parsed?["queues"] as? [[String: Any]])?.first { $0["queue"] as? String == "empty" })
+            #expect(queue["oldestReadyAgeSeconds"] is NSNull, "no ready message: null, not 0")
+
+            // A dead letter (max attempts 1, its lease expired): shown as a table, or as JSON.
+            _ = try await TestDatabase.query("UPDATE \(schema.quoted).messages SET visible_at = now() - interval '1 second'")
+            _ = try await muster(["read", "j", "--limit", "10"], schema: schema)
+            let id = try await TestDatabase.query("SELECT min(id) FROM \(schema.quoted).dead_letters").single().decode(0, as: Int64.self)
+            let human = try await muster(["dead-letters", "show", "j", "\(id)"], schema: schema)
+            #expect(human.status == 0 && human.output.contains("reason") && human.output.contains("max_attempts"))
+            let shown = try await muster(["dead-letters", "show", "j", "\(id)", "--json"], schema: schema)
+            #expect(shown.status == 0 && shown.output.contains(#""payload" : "#) && shown.output.contains(#""lastError" : null"#))
+        }
+    }
+}

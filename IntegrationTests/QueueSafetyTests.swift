@@ -180,7 +180,7 @@ import Testing
             _ = try await fixture.queue.read()
             let metrics = try await fixture.queue.metrics()
             #expect(metrics.ready == 2 && metrics.leased == 1 && metrics.delayed == 1 && metrics.dead == 0)
-            #expect(metrics.oldestReadyAgeSeconds >= 0)
+            #expect((metrics.oldestReadyAgeSeconds ?? -1) >= 0)
         }
     }
 

@@ -7,11 +7,10 @@ public struct JSONPayload: Sendable, Hashable, CustomStringConvertible {
     /// The JSON text.
     public let text: String
 
-    /// Validates `json`; throws `MusterError.invalidArgument` when it is not JSON.
+    /// Validates `json` (one JSON value, any nesting depth: `JSONSyntax`); throws
+    /// `MusterError.invalidArgument` when it is not JSON.
     public init(json: String) throws {
-        guard let data = json.data(using: .utf8),
-              (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
-        else {
+        guard JSONSyntax.isValid(json) else {
             throw MusterError(.invalidArgument, "payload is not valid JSON (\(json.utf8.count) bytes)")
         }
         self.text = json

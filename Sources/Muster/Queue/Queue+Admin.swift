@@ -13,8 +13,25 @@ public struct QueueMetrics: Sendable, Hashable, Codable {
     public var expiredLeases: Int
     public var archived: Int
     public var dead: Int
-    /// Age of the oldest ready message, in seconds (0 when none).
-    public var oldestReadyAgeSeconds: Double
+    /// Age of the oldest ready message, in seconds; nil (`null` in JSON) when none is ready.
+    public var oldestReadyAgeSeconds: Double?
+
+    private enum CodingKeys: String, CodingKey {
+        case queue, ready, delayed, leased, expiredLeases, archived, dead, oldestReadyAgeSeconds
+    }
+
+    /// Every key, `oldestReadyAgeSeconds` as `null` when no message is ready.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(queue, forKey: .queue)
+        try container.encode(ready, forKey: .ready)
+        try container.encode(delayed, forKey: .delayed)
+        try container.encode(leased, forKey: .leased)
+        try container.encode(expiredLeases, forKey: .expiredLeases)
+        try container.encode(archived, forKey: .archived)
+        try container.encode(dead, forKey: .dead)
+        try container.encode(oldestReadyAgeSeconds, forKey: .oldestReadyAgeSeconds)
+    }
 }
 
 extension MusterClient {
@@ -51,10 +68,12 @@ extension MusterClient {
     /// Counts per queue (all queues when `queue` is nil).
     public func metrics(for queue: QueueName? = nil) async throws -> [QueueMetrics] {
         try await run(queueSQL.metrics, [queue?.rawValue], retry: .idempotent).rows.map { row in
-            QueueMetrics(
-                queue: try row.decode(0), ready: try row.decode(1), delayed: try row.decode(2),
+            let ready: Int = try row.decode(1)
+            // queue_metrics shows 0 for a queue with nothing ready; the API says nil.
+            return QueueMetrics(
+                queue: try row.decode(0), ready: ready, delayed: try row.decode(2),
                 leased: try row.decode(3), expiredLeases: try row.decode(4), archived: try row.decode(5),
-                dead: try row.decode(6), oldestReadyAgeSeconds: try row.decodeIfPresent(7) ?? 0
+                dead: try row.decode(6), oldestReadyAgeSeconds: ready > 0 ? try row.decodeIfPresent(7) : nil
             )
         }
     }

@@ -20,22 +20,22 @@ struct DeadLettersCommand: AsyncParsableCommand {
         var id: Int64
         var queue: String
         var reason: String
-        var lastError: String?
+        @NullWhenAbsent var lastError: String?
         var readCount: Int32
         var errorCount: Int32
-        var task: String?
-        var executionID: UUID?
+        @NullWhenAbsent var task: String?
+        @NullWhenAbsent var executionID: UUID?
         var dedupKey: String
         var enqueuedAt: Date
         var deadAt: Date
-        var payload: JSONValue
+        var payload: RawJSON
         var headers: [String: String]
 
         init(_ letter: DeadLetter) {
             id = letter.id; queue = letter.queue; reason = letter.reason; lastError = letter.lastError
             readCount = letter.readCount; errorCount = letter.errorCount; task = letter.task; executionID = letter.executionID
             dedupKey = letter.dedupKey; enqueuedAt = letter.enqueuedAt; deadAt = letter.deadAt
-            payload = JSONValue(text: letter.payload.text); headers = letter.headers
+            payload = RawJSON(text: letter.payload.text); headers = letter.headers
         }
     }
 
@@ -52,7 +52,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 ["ID", "REASON", "READS", "ERRORS", "TASK", "EXECUTION", "DEAD AT", "LAST ERROR"],
                 letters.map {
                     ["\($0.id)", $0.reason, "\($0.readCount)", "\($0.errorCount)", $0.task ?? "-",
-                     $0.executionID?.uuidString.lowercased() ?? "-", $0.deadAt.formatted(.iso8601),
+                     $0.executionID?.uuidString.lowercased() ?? "-", Human.time($0.deadAt),
                      String(($0.lastError ?? "(no error recorded: the deliveries died)").prefix(60))]
                 }
             )
@@ -60,14 +60,23 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One dead letter, with its payload.", discussion: "Example: muster dead-letters show images 42")
+        static let configuration = CommandConfiguration(abstract: "One dead letter, with its payload.", discussion: "Example: muster dead-letters show images 42 --json")
         @OptionGroup var database: InspectionDatabaseOptions
         @Argument var queue: QueueName
         @Argument var id: Int64
+        @Flag(help: "Machine-readable output.") var json = false
         func run() async throws {
             let letters = try await database.withClient { try await $0.queue(queue).deadLetters(id: id, limit: 1) }
             guard let letter = letters.first else { throw CommandFailure(message: "no dead letter \(id) in queue \(queue)", status: 1) }
-            try Terminal.printJSON(Printed(letter))
+            if json { return try Terminal.printJSON(Printed(letter)) }
+            Terminal.printTable(["FIELD", "VALUE"], [
+                ["id", "\(letter.id)"], ["queue", letter.queue], ["reason", letter.reason], ["task", letter.task ?? "-"],
+                ["execution", letter.executionID?.uuidString.lowercased() ?? "-"], ["deliveries", "\(letter.readCount)"],
+                ["errors", "\(letter.errorCount)"], ["last error", letter.lastError ?? "(no error recorded: the deliveries died)"],
+                ["dedup key", letter.dedupKey], ["enqueued", Human.time(letter.enqueuedAt)], ["dead since", Human.time(letter.deadAt)],
+                ["headers", letter.headers.keys.sorted().map { "\($0)=\(letter.headers[$0]!)" }.joined(separator: " ")],
+                ["payload", letter.payload.text],
+            ])
         }
     }
 

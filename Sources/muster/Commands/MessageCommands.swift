@@ -85,15 +85,15 @@ struct ReadCommand: AsyncParsableCommand {
     struct Printed: Encodable {
         var id: Int64
         var readCount: Int32
-        var payload: JSONValue
+        var payload: RawJSON
         var headers: [String: String]
-        var task: String?
-        var executionID: UUID?
+        @NullWhenAbsent var task: String?
+        @NullWhenAbsent var executionID: UUID?
         var priority: Int16
         var enqueuedAt: Date
         var leaseExpiresAt: Date
         var errorCount: Int32
-        var lastError: String?
+        @NullWhenAbsent var lastError: String?
     }
 
     func run() async throws {
@@ -110,14 +110,14 @@ struct ReadCommand: AsyncParsableCommand {
             return messages
         }
         let printed = messages.map {
-            Printed(id: $0.id, readCount: $0.readCount, payload: JSONValue(text: $0.payload.text), headers: $0.headers,
+            Printed(id: $0.id, readCount: $0.readCount, payload: RawJSON(text: $0.payload.text), headers: $0.headers,
                     task: $0.task, executionID: $0.executionID, priority: $0.priority, enqueuedAt: $0.enqueuedAt,
                     leaseExpiresAt: $0.leaseExpiresAt, errorCount: $0.errorCount, lastError: $0.lastError)
         }
         if json { return try Terminal.printJSON(printed) }
         Terminal.printTable(
             ["ID", "READ COUNT", "TASK", "LEASE UNTIL", "PAYLOAD"],
-            messages.map { ["\($0.id)", "\($0.readCount)", $0.task ?? "-", $0.leaseExpiresAt.formatted(.iso8601), String($0.payload.text.prefix(60))] }
+            messages.map { ["\($0.id)", "\($0.readCount)", $0.task ?? "-", Human.time($0.leaseExpiresAt), String($0.payload.text.prefix(60))] }
         )
     }
 }

@@ -77,7 +77,7 @@ struct QueueCommand: AsyncParsableCommand {
 
         var row: [String] {
             [name, paused ? "paused" : "active", "\(metrics?.ready ?? 0)", "\(metrics?.delayed ?? 0)", "\(metrics?.leased ?? 0)",
-             "\(metrics?.dead ?? 0)", String(format: "%.1fs", metrics?.oldestReadyAgeSeconds ?? 0), visibilityTimeout, "\(maxAttempts)"]
+             "\(metrics?.dead ?? 0)", Human.age(seconds: metrics?.oldestReadyAgeSeconds), visibilityTimeout, "\(maxAttempts)"]
         }
 
         static let header = ["QUEUE", "STATE", "READY", "DELAYED", "LEASED", "DEAD", "OLDEST", "VT", "ATTEMPTS"]

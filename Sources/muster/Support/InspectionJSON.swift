@@ -2,22 +2,23 @@ import Foundation
 import Muster
 
 /// JSON shapes of the inspection commands: the library's types, with payloads (execution
-/// output and input summary) embedded as JSON rather than as strings.
+/// output and input summary) embedded exactly as JSON (`RawJSON`) rather than as strings,
+/// and absent values as `null`.
 enum InspectionJSON {
     struct ExecutionJSON: Encodable {
         /// Lowercase, as PostgreSQL prints it.
         var id: String
         var pipeline: String
         var status: String
-        var stage: String?
-        var idempotencyKey: String?
-        var inputSummary: JSONValue?
-        var output: JSONValue?
-        var error: String?
-        var deadline: Date?
+        @NullWhenAbsent var stage: String?
+        @NullWhenAbsent var idempotencyKey: String?
+        @NullWhenAbsent var inputSummary: RawJSON?
+        @NullWhenAbsent var output: RawJSON?
+        @NullWhenAbsent var error: String?
+        @NullWhenAbsent var deadline: Date?
         var createdAt: Date
         var updatedAt: Date
-        var finishedAt: Date?
+        @NullWhenAbsent var finishedAt: Date?
 
         init(_ execution: Execution) {
             id = execution.id.uuidString.lowercased()
@@ -25,8 +26,8 @@ enum InspectionJSON {
             status = execution.status.rawValue
             stage = execution.stage
             idempotencyKey = execution.idempotencyKey
-            inputSummary = execution.inputSummary.map { JSONValue(text: $0.text) }
-            output = execution.output.map { JSONValue(text: $0.text) }
+            inputSummary = execution.inputSummary.map { RawJSON(text: $0.text) }
+            output = execution.output.map { RawJSON(text: $0.text) }
             error = execution.error
             deadline = execution.deadline
             createdAt = execution.createdAt
@@ -43,12 +44,12 @@ enum InspectionJSON {
         var expected: Int
         var remaining: Int
         var failed: Int
-        var callbackMessageID: Int64?
-        var deadline: Date?
+        @NullWhenAbsent var callbackMessageID: Int64?
+        @NullWhenAbsent var deadline: Date?
         var createdAt: Date
-        var lastCompletedAt: Date?
-        var firedAt: Date?
-        var finalizedAt: Date?
+        @NullWhenAbsent var lastCompletedAt: Date?
+        @NullWhenAbsent var firedAt: Date?
+        @NullWhenAbsent var finalizedAt: Date?
 
         init(_ barrier: Barrier) {
             id = barrier.id
@@ -70,10 +71,10 @@ enum InspectionJSON {
     struct DeadLetterJSON: Encodable {
         var id: Int64
         var queue: String
-        var task: String?
+        @NullWhenAbsent var task: String?
         var readCount: Int32
         var errorCount: Int32
-        var lastError: String?
+        @NullWhenAbsent var lastError: String?
         var reason: String
         var deadAt: Date
 
@@ -91,7 +92,7 @@ enum InspectionJSON {
 
     struct ReportJSON: Encodable {
         var execution: ExecutionJSON
-        var reason: String?
+        @NullWhenAbsent var reason: String?
         var barriers: [BarrierJSON]
         var pendingMembers: [PendingMember]
         var inFlight: [InFlightMessage]
@@ -115,7 +116,7 @@ enum InspectionJSON {
         var executions: [String: Int]
         var open: [ExecutionJSON]
         var stuck: Int
-        var reaperLeader: ReaperLeader?
+        @NullWhenAbsent var reaperLeader: ReaperLeader?
 
         init(_ status: SystemStatus) {
             queues = status.queues

@@ -36,12 +36,26 @@ enum Terminal {
         FileHandle.standardError.write(Data("\(message)\n".utf8))
     }
 
-    /// Prints `value` as pretty JSON with ISO 8601 dates and sorted keys.
+    /// Prints `value` as pretty JSON with sorted keys, ISO 8601 dates to the millisecond (the
+    /// precision of the tables) and `RawJSON` texts embedded exactly.
     static func printJSON<T: Encodable>(_ value: T) throws {
+        let embedding = RawJSONEmbedding()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let dates = UncheckedFormatter(formatter)
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(dates.formatter.string(from: date))
+        }
+        encoder.userInfo[RawJSONEmbedding.key] = embedding
+        // Foundation prints an empty array or object over two lines; a newline cannot occur
+        // inside an encoded string (it is escaped), so only empty collections match.
+        let text = String(decoding: try encoder.encode(value), as: UTF8.self)
+            .replacingOccurrences(of: #"\[\n\s*\]"#, with: "[]", options: .regularExpression)
+            .replacingOccurrences(of: #"\{\n\s*\}"#, with: "{}", options: .regularExpression)
+        print(embedding.substitute(in: text))
     }
 
     /// Prints rows as an aligned text table with a header; every cell is `printable`.
@@ -57,4 +71,10 @@ enum Terminal {
         print(line(header))
         for row in rows { print(line(row)) }
     }
+}
+
+/// `ISO8601DateFormatter` is not `Sendable`; `printJSON` only uses it from its own call.
+private struct UncheckedFormatter: @unchecked Sendable {
+    let formatter: ISO8601DateFormatter
+    init(_ formatter: ISO8601DateFormatter) { self.formatter = formatter }
 }
