@@ -146,3 +146,43 @@ extension ChildProcess {
         return (status, child.output())
     }
 }
+
+extension MigrationIntegrationTests {
+    private func muster(_ arguments: [String], schema: SchemaName) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(["migrate"] + arguments + ["--database-url", try TestDatabase.url(), "--schema", schema.name])
+    }
+
+    private func schemaExists(_ schema: SchemaName) async throws -> Bool {
+        try await TestDatabase.query("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [schema.name]).single().decode(0, as: Int.self) == 1
+    }
+
+    /// `muster migrate --uninstall` drops a Muster schema with everything in it, only when
+    /// confirmed, not while workers are alive unless forced, and never a schema Muster did not
+    /// install.
+    @Test func uninstallDropsOnlyAConfirmedMusterSchemaWithNoLiveWorkers() async throws {
+        try await TestDatabase.withSchema { schema in
+            #expect(try await muster([], schema: schema).status == 0)
+            let client = MusterClient(database: try TestDatabase.configuration(), schema: schema)
+            try await client.createQueue("jobs")
+            _ = try await client.queue("jobs").send([OutgoingMessage(payload: .emptyObject), OutgoingMessage(payload: .emptyObject)])
+            await client.shutdown()
+            try await TestDatabase.query("INSERT INTO \(schema.quoted).workers (id, host, pid, queues, concurrency) VALUES ('w1', 'h', 1, '{jobs}', 1)")
+
+            let unconfirmed = try await muster(["--uninstall"], schema: schema)
+            #expect(unconfirmed.status == 2 && unconfirmed.output.contains("add --yes"), "\(unconfirmed.output)")
+            let alive = try await muster(["--uninstall", "--yes"], schema: schema)
+            #expect(alive.status == 2 && alive.output.contains("1 workers of schema \(schema.name) are alive"), "\(alive.output)")
+            #expect(try await schemaExists(schema))
+
+            let forced = try await muster(["--uninstall", "--yes", "--force"], schema: schema)
+            #expect(forced.status == 0 && forced.output.contains("Dropped schema \(schema.name): 2 messages"), "\(forced.output)")
+            #expect(try await !schemaExists(schema))
+        }
+        try await TestDatabase.withSchema(create: true) { schema in
+            try await TestDatabase.query("CREATE TABLE \(schema.quoted).mine (id int)")
+            let refused = try await muster(["--uninstall", "--yes", "--force"], schema: schema)
+            #expect(refused.status == 2 && refused.output.contains("not a Muster schema"), "\(refused.output)")
+            #expect(try await TestDatabase.query("SELECT to_regclass($1) IS NOT NULL", ["\(schema.quoted).mine"]).single().decode(0, as: Bool.self))
+        }
+    }
+}

@@ -42,6 +42,19 @@ enum MigrationSQL {
     /// takes it (a transaction-level advisory lock: no session needed between statements).
     static let lock = "SELECT pg_advisory_xact_lock(hashtextextended('muster.migrate:' || $1, 0))"
 
+    /// Rows of one of the schema's tables (`table` and `condition` are Muster's own text).
+    static func count(_ schema: SchemaName, _ table: String, where condition: String) -> String {
+        "SELECT count(*) FROM \(schema.quoted).\(table) WHERE \(condition)"
+    }
+
+    /// A worker row of a running process: not stopped, a heartbeat within the last minute.
+    static let aliveWorker = "stopped_at IS NULL AND last_heartbeat_at > now() - interval '1 minute'"
+
+    /// Removes the schema with everything in it.
+    static func dropSchema(_ schema: SchemaName) -> String {
+        "DROP SCHEMA \(schema.quoted) CASCADE"
+    }
+
     /// Points unqualified names at the target schema for the rest of the transaction.
     static func searchPath(_ schema: SchemaName) -> String {
         "SET LOCAL search_path TO \(schema.quoted), pg_temp"

@@ -17,7 +17,7 @@ public struct Migrator: Sendable {
     /// The migrations this migrator knows, in order.
     public let migrations: [Migration]
     private let database: DatabaseConfiguration
-    private let logger: Logger
+    let logger: Logger
 
     /// - Parameter migrations: defaults to the ones embedded in this binary.
     public init(
@@ -123,7 +123,7 @@ public struct Migrator: Sendable {
         logger.info("applied migration", metadata: ["file": "\(migration.fileName)", "schema": "\(schema)"])
     }
 
-    private func bookkeepingExists(on connection: PostgresConnection) async throws -> Bool {
+    func bookkeepingExists(on connection: PostgresConnection) async throws -> Bool {
         try await connection.query(MigrationSQL.bookkeepingExists, ["\(schema.quoted).schema_migrations"]).single().decode(0, as: Bool.self)
     }
 
@@ -145,7 +145,7 @@ public struct Migrator: Sendable {
         return MigrationPlan(available: migrations, applied: applied)
     }
 
-    private func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await MusterError.translating(schema: schema) {
             let connection = try await PostgresConnection.connect(
                 to: database.connectionString, applicationName: "muster-migrate", logger: logger
