@@ -118,3 +118,127 @@ END
 $$;
 
 COMMENT ON FUNCTION fail_execution(uuid, text) IS 'Fails a pending or running execution; false (and nothing changed) when unknown or terminal. Called from SQL it cleans up like cancel_execution; called by Muster''s functions it only sets the status.';
+
+-- Arguments that broke a table's constraint deep inside a function (a raw 23502 or 23514
+-- naming a column) are refused up front with Muster's own MU003 and a message that names
+-- the argument. Found by the seeded SQL fuzz test (IntegrationTests/SQLFuzzTests.swift).
+
+CREATE OR REPLACE FUNCTION worker_heartbeat(id text, host text, pid integer, queues text[], concurrency integer, in_flight integer)
+RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF nullif(id, '') IS NULL OR nullif(host, '') IS NULL THEN
+        RAISE EXCEPTION 'a worker heartbeat needs a worker id and a host' USING ERRCODE = 'MU003';
+    END IF;
+    IF pid IS NULL OR pid < 0 THEN
+        RAISE EXCEPTION 'worker pid must be 0 or more' USING ERRCODE = 'MU003';
+    END IF;
+    IF queues IS NULL OR cardinality(queues) = 0 OR array_position(queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'a worker heartbeat names at least one queue, and no NULL' USING ERRCODE = 'MU003';
+    END IF;
+    IF concurrency IS NULL OR concurrency < 1 OR in_flight IS NULL OR in_flight < 0 THEN
+        RAISE EXCEPTION 'worker concurrency must be 1 or more and in_flight 0 or more' USING ERRCODE = 'MU003';
+    END IF;
+    INSERT INTO workers AS w (id, host, pid, queues, concurrency, in_flight)
+    VALUES (worker_heartbeat.id, worker_heartbeat.host, worker_heartbeat.pid, worker_heartbeat.queues,
+            worker_heartbeat.concurrency, worker_heartbeat.in_flight)
+    ON CONFLICT ON CONSTRAINT workers_pkey DO UPDATE
+    SET in_flight = EXCLUDED.in_flight, queues = EXCLUDED.queues, last_heartbeat_at = now(), stopped_at = NULL;
+END
+$$;
+
+COMMENT ON FUNCTION worker_heartbeat(text, text, integer, text[], integer, integer) IS 'Upserts a worker''s row and refreshes its heartbeat (MU003 for a missing id, host or queue, or a negative count).';
+
+CREATE OR REPLACE FUNCTION acquire_leadership(name text, holder text, ttl interval)
+RETURNS TABLE (leader boolean, token bigint, held_by text, expires_at timestamptz)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    l leader_leases;
+BEGIN
+    IF nullif(acquire_leadership.name, '') IS NULL OR nullif(acquire_leadership.holder, '') IS NULL THEN
+        RAISE EXCEPTION 'a leader lease needs a name and a holder' USING ERRCODE = 'MU003';
+    END IF;
+    IF ttl IS NULL OR ttl < '100 milliseconds' OR ttl > '1 hour' THEN
+        RAISE EXCEPTION 'leader lease ttl must be between 100 ms and 1 hour' USING ERRCODE = 'MU003';
+    END IF;
+    INSERT INTO leader_leases AS x (name, holder, token, expires_at)
+    VALUES (acquire_leadership.name, acquire_leadership.holder, 1, now() + ttl)
+    ON CONFLICT ON CONSTRAINT leader_leases_pkey DO UPDATE
+    SET token = CASE WHEN x.holder = EXCLUDED.holder THEN x.token ELSE x.token + 1 END,
+        acquired_at = CASE WHEN x.holder = EXCLUDED.holder THEN x.acquired_at ELSE now() END,
+        holder = EXCLUDED.holder, renewed_at = now(), expires_at = EXCLUDED.expires_at
+    WHERE x.holder = EXCLUDED.holder OR x.expires_at <= now()
+    RETURNING x.* INTO l;
+    IF FOUND THEN
+        RETURN QUERY SELECT true, l.token, l.holder, l.expires_at;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT false, x.token, x.holder, x.expires_at FROM leader_leases AS x WHERE x.name = acquire_leadership.name;
+END
+$$;
+
+COMMENT ON FUNCTION acquire_leadership(text, text, interval) IS 'Takes or renews a leader lease; leader = false names the current leader (MU003 for a missing name or holder, or a ttl outside 100 ms-1 h).';
+
+CREATE OR REPLACE FUNCTION fire_barrier(barrier_id bigint, outcome text) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    b       barriers;
+    message bigint;
+BEGIN
+    IF outcome IS NULL OR outcome NOT IN ('fired', 'failed') THEN
+        RAISE EXCEPTION 'a barrier fires with outcome fired or failed, not %', coalesce(outcome, 'NULL') USING ERRCODE = 'MU003';
+    END IF;
+    SELECT * INTO b FROM barriers WHERE id = fire_barrier.barrier_id AND status = 'armed' FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    message := send(b.callback_queue, b.callback_payload, 'muster:callback:' || b.id,
+                    jsonb_build_object('muster-barrier', b.id::text, 'muster-callback', b.name),
+                    b.callback_task, b.execution_id);
+    UPDATE barriers SET status = outcome, fired_at = now(), callback_message_id = message WHERE id = b.id;
+    RETURN message;
+END
+$$;
+
+COMMENT ON FUNCTION fire_barrier(bigint, text) IS 'Enqueues an armed barrier''s callback and sets its status (fired or failed, else MU003); does nothing for a barrier that already fired.';
+
+CREATE OR REPLACE FUNCTION try_claim(execution_id uuid, name text, holder text, ttl interval)
+RETURNS TABLE (outcome text, token bigint, held_by text, expires_at timestamptz)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    c claims;
+BEGIN
+    IF ttl IS NULL OR ttl < '100 milliseconds' OR ttl > '1 day' THEN
+        RAISE EXCEPTION 'claim ttl must be between 100 ms and 1 day' USING ERRCODE = 'MU003';
+    END IF;
+    IF holder IS NULL OR name IS NULL OR name !~ '^[A-Za-z0-9_.:-]{1,100}$' THEN
+        RAISE EXCEPTION 'claim name must be 1-100 letters, digits, _ . : or -, and holder non-NULL' USING ERRCODE = 'MU003';
+    END IF;
+    IF execution_id IS NULL THEN
+        RAISE EXCEPTION 'a claim belongs to an execution: execution_id must not be NULL' USING ERRCODE = 'MU003';
+    END IF;
+    IF EXISTS (SELECT FROM executions AS e WHERE e.id = try_claim.execution_id AND e.status IN ('completed', 'failed', 'canceled')) THEN
+        RETURN QUERY SELECT 'finished', NULL::bigint, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    -- Re-entrant per holder: a repeat after an ambiguous commit wins again with the same token.
+    INSERT INTO claims AS x (execution_id, name, holder, token, state, expires_at)
+    VALUES (try_claim.execution_id, try_claim.name, try_claim.holder, 1, 'held', now() + ttl)
+    ON CONFLICT ON CONSTRAINT claims_pkey DO UPDATE
+    SET token = CASE WHEN x.holder = EXCLUDED.holder THEN x.token ELSE x.token + 1 END,
+        claimed_at = CASE WHEN x.holder = EXCLUDED.holder THEN x.claimed_at ELSE now() END,
+        holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+    WHERE x.state = 'held' AND (x.expires_at <= now() OR x.holder = EXCLUDED.holder)
+    RETURNING x.* INTO c;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'won', c.token, c.holder, c.expires_at;
+        RETURN;
+    END IF;
+    SELECT * INTO c FROM claims AS x WHERE x.execution_id = try_claim.execution_id AND x.name = try_claim.name;
+    RETURN QUERY SELECT CASE WHEN c.state = 'finished' THEN 'finished' ELSE 'held_by_other' END, c.token, c.holder, c.expires_at;
+END
+$$;
+
+COMMENT ON FUNCTION try_claim(uuid, text, text, interval) IS 'Takes a claim (won), or reports held_by_other or finished. An expired claim is taken over with a new token. MU003 for a NULL execution, holder or bad name.';

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Suites that saturate the machine (a regex for --skip/--filter); run after the rest.
-load_suites="BarrierLoadTests|DemoTests|ServerRestartTests|FailoverTests"
+load_suites="BarrierLoadTests|DemoTests|ServerRestartTests|FailoverTests|CLIFuzzTests"
 # Suites run again through PgBouncer in transaction mode (scripts/with-pgbouncer.sh), once
 # with LISTEN on a direct connection and once polling. Left out there: tests that start a
 # server of their own (PgBouncer is not in front of it); the ack-after-termination tests,

@@ -23,4 +23,12 @@ public struct DatabaseConfiguration: Sendable, CustomStringConvertible {
 
     /// The settings with any password masked.
     public var description: String { connectionString.redacted }
+
+    /// `text` with every password that any of `inputs` holds, read as a connection string
+    /// (a URL's userinfo, a `password` parameter, a conninfo `password=`), replaced by
+    /// `*****`: for errors that may echo what a user typed, e.g. a URL given where a queue
+    /// name belongs.
+    public static func hidingPasswords(of inputs: [String], in text: String) -> String {
+        inputs.reduce(text) { ConnectionSecrets.redact($0, secretsOf: $1) }
+    }
 }

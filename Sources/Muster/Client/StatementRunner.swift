@@ -4,17 +4,20 @@ internal import MusterPostgres
 /// A named, schema-qualified SQL statement, prepared once per connection.
 struct Statement: Sendable {
     /// The prepared-statement name, `muster_<label>_<hash>`: unique per statement text (the
-    /// hash is of the SQL, which names the schema), so two Muster versions, or two schemas,
-    /// sharing server sessions through a pooler never run each other's text under one name;
-    /// and at most 63 bytes, PostgreSQL's identifier limit, whatever the schema's length.
+    /// hash, 64-bit FNV-1a, is of the SQL, which names the schema), so two Muster versions,
+    /// or two schemas, sharing server sessions through a pooler never run each other's text
+    /// under one name; and at most 63 bytes, PostgreSQL's identifier limit, whatever the
+    /// schema's length.
     let name: String
     let sql: String
 
     /// - Parameter label: what the statement is, e.g. `queue_ack` (shown in
     ///   `pg_prepared_statements`).
     init(_ label: String, sql: String) {
-        let hash = SHA256.hexDigest(Array(sql.utf8)).prefix(16)
-        self.name = "muster_\(label.prefix(38))_\(hash)"
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in sql.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        self.name = "muster_\(label.prefix(38))_\(String(repeating: "0", count: 16 - hex.count))\(hex)"
         self.sql = sql
     }
 }

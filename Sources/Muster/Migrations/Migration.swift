@@ -13,10 +13,11 @@ public struct Migration: Sendable, Hashable {
     /// The file's SQL text, exactly as in the repository.
     public let sql: String
     /// SHA-256 of the file's UTF-8 bytes, lowercase hex. An applied migration whose checksum
-    /// no longer matches is refused.
-    public let checksum: String
+    /// no longer matches is refused. Computed when asked (by the migrator's checks), not when
+    /// the binary starts: every `muster` command would otherwise hash every migration.
+    public var checksum: String { SHA256.hexDigest(Array(sql.utf8)) }
 
-    /// Validates the file name (`NNNN_lowercase_words.sql`) and computes the checksum.
+    /// Validates the file name (`NNNN_lowercase_words.sql`).
     /// Throws `MusterError.invalidMigrationFile`.
     public init(fileName: String, sql: String) throws {
         guard let parsed = Self.parse(fileName: fileName) else {
@@ -29,7 +30,6 @@ public struct Migration: Sendable, Hashable {
         self.name = parsed.name
         self.fileName = fileName
         self.sql = sql
-        self.checksum = SHA256.hexDigest(Array(sql.utf8))
     }
 
     /// Splits `0002_queue.sql` into (2, "queue"); nil when the name does not follow the rule.

@@ -1,11 +1,15 @@
 import Foundation
+import Muster
 
 /// Output helpers: data to stdout (tables or JSON), diagnostics to stderr.
 enum Terminal {
     /// Writes one line to stderr, prefixed with `muster:`. Control characters in the message
     /// (it may quote a task name or an error text someone else wrote) are escaped.
+    /// A password found in any command-line argument (a URL typed where a queue name
+    /// belongs, say) is replaced by `*****`.
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("muster: \(printable(message))\n".utf8))
+        let safe = DatabaseConfiguration.hidingPasswords(of: CommandLine.arguments, in: message)
+        FileHandle.standardError.write(Data("muster: \(printable(safe))\n".utf8))
     }
 
     /// `text` safe to show on a terminal on one line: control characters (C0, DEL, C1, and
