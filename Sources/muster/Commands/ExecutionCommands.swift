@@ -146,7 +146,7 @@ struct ExecutionCommand: AsyncParsableCommand {
             let execution = report.execution
             Swift.print("Execution \(execution.id.uuidString.lowercased())")
             Swift.print("  pipeline  \(Terminal.printable(execution.pipeline))")
-            Swift.print("  status    \(execution.status)\(execution.stage.map { " (stage \($0))" } ?? "")")
+            Swift.print("  status    \(execution.status)\(execution.stage.map { " (stage \(Terminal.printable($0)))" } ?? "")")
             if let reason = report.reason { Swift.print("  why       \(Terminal.printable(reason))") }
             if let error = execution.error { Swift.print("  error     \(Terminal.printable(error))") }
             Swift.print("  created   \(Human.time(execution.createdAt)), finished \(Human.time(execution.finishedAt))")

@@ -56,7 +56,7 @@ struct StatusCommand: AsyncParsableCommand {
         let leader = status.reaperLeader.map { leader in
             leader.active ? "\(leader.holder) (lease until \(Human.time(leader.expiresAt)))" : "none (the last leader's lease ran out \(Human.age(since: leader.expiresAt)) ago)"
         } ?? "none has run"
-        Swift.print("\nReaper leader: \(leader)")
+        Swift.print("\nReaper leader: \(Terminal.printable(leader))")
     }
 }
 

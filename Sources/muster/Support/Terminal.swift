@@ -35,9 +35,11 @@ enum Terminal {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
     }
 
-    /// Writes a note for humans to stderr (keeps stdout clean for data).
+    /// Writes a note for humans to stderr (keeps stdout clean for data); each of its lines is
+    /// `printable` (a note may quote an error text someone else wrote).
     static func note(_ message: String) {
-        FileHandle.standardError.write(Data("\(message)\n".utf8))
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map { printable(String($0)) }
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 
     /// Prints `value` as pretty JSON with sorted keys, ISO 8601 dates to the millisecond (the
