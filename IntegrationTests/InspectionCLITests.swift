@@ -134,7 +134,7 @@ import Testing
     }
 
     @Test(arguments: [
-        "demo", "status", "executions list", "execution show", "execution wait", "execution cancel", "workers", "migrate",
+        "demo", "status", "executions list", "execution show", "execution wait", "execution cancel", "execution retry", "workers", "migrate",
         "queue create", "queue update", "queue list", "queue show", "queue pause", "queue resume", "queue purge", "queue delete",
         "send", "read", "ack", "archive", "release", "dead-letters list", "dead-letters show", "dead-letters requeue",
         "dead-letters purge", "embedded start", "embedded status", "embedded stop", "embedded destroy", "reaper",

@@ -116,6 +116,44 @@ import Testing
         }
     }
 
+    /// The bug is fixed and deployed; the failed execution is retried: a new execution of the
+    /// same pipeline on the same input, linked to the old one, completes. Retrying again returns
+    /// that retry; only failed or canceled executions can be retried.
+    @Test func aFailedExecutionRetriedAfterTheFixCompletesAsANewExecution() async throws {
+        let settings = QueueSettings(maxAttempts: 2, retryBackoffBase: .milliseconds(10), retryBackoffMax: .milliseconds(20))
+        try await QueueFixture.with(settings: settings) { fixture in
+            let job = Job(id: 5, parts: 12)
+            let bad = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]), failIndex: 3)
+            let failed = try await fixture.client.start(bad, input: job)
+            try await run(try workers(bad, fixture, count: 1)[0], until: "the execution failed") { try await failed.status().status == .failed }
+
+            let cli = try await ChildProcess.run(["execution", "retry", failed.id.uuidString, "--json",
+                                                  "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name])
+            #expect(cli.status == 0, "\(cli.output)")
+            struct Printed: Decodable { var retryOf: String; var execution: UUID; var created: Bool }
+            let printed = try JSONDecoder().decode(Printed.self, from: Data(cli.output.utf8))
+            #expect(printed.created && printed.retryOf == failed.id.uuidString.lowercased())
+            let again = try await fixture.client.executions.retry(failed.id)
+            #expect(again.id == printed.execution && !again.created)
+
+            let good = Self.squaresThenSums(queue: fixture.queue.name, runs: AggregateRuns([:]))
+            try await run(try workers(good, fixture, count: 1)[0], until: "the retry completed") {
+                try await fixture.client.executions.get(printed.execution)?.status == .completed
+            }
+            #expect(try await fixture.client.execution(printed.execution, of: good).result(timeout: .seconds(5)) == Self.expected(job))
+            #expect(try await failed.status().status == .failed)
+            #expect(try await fixture.count("executions", where: "id = '\(printed.execution)' AND retry_of = '\(failed.id)'") == 1)
+
+            let completed = await #expect(throws: MusterError.self) { try await fixture.client.executions.retry(printed.execution) }
+            #expect(completed?.code == .illegalTransition)
+            let refused = try await ChildProcess.run(["execution", "retry", printed.execution.uuidString,
+                                                      "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name])
+            #expect(refused.status == 2 && refused.output.contains("only a failed or canceled execution can be retried"), "\(refused.output)")
+            let unknown = await #expect(throws: MusterError.self) { try await fixture.client.executions.retry(UUID()) }
+            #expect(unknown?.code == .unknownExecution)
+        }
+    }
+
     /// Parts that take 100 ms each, then a second stage.
     static func slow(queue: QueueName) -> Pipeline<Int, [Int]> {
         Pipeline("slow", queue: queue, input: Int.self)

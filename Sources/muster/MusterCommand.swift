@@ -107,5 +107,6 @@ struct CommandFailure: Error {
     /// Error codes that mean the user's input was wrong, not the system.
     static let inputCodes: Set<MusterError.Code> = [
         .invalidArgument, .invalidConnectionString, .invalidMigrationFile, .unknownQueue, .unknownExecution, .payloadTooLarge,
+        .illegalTransition,
     ]
 }

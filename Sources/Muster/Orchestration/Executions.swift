@@ -85,6 +85,24 @@ public struct Executions: Sendable {
         return (try row.decode(0), try row.decode(1))
     }
 
+    /// Records the message that started an execution, so `retry` can start it again.
+    func recordStart(_ id: UUID, queue: QueueName, task: String, payload: JSONPayload, in transaction: Transaction) async throws {
+        _ = try await client.run(sql.recordStart, [id, queue.rawValue, task, PostgresJSON(text: payload.text)], on: transaction.connection)
+    }
+
+    /// Starts a failed or canceled execution again from the start: a new execution of the
+    /// same pipeline with the same input (the old one's start message), linked to the old one
+    /// (`retry_of`), in one transaction. Nothing of the old run is reused: handlers run again,
+    /// so they must be idempotent, as at-least-once delivery already asks. Asked again, returns
+    /// the retry that exists (`created == false`). Throws `unknownExecution`,
+    /// `illegalTransition` (not failed or canceled) or `invalidArgument` (started before
+    /// schema 12, so its start was not recorded).
+    @discardableResult
+    public func retry(_ id: UUID) async throws -> (id: UUID, created: Bool) {
+        let row = try await client.run(sql.retryExecution, [id], retry: .idempotent).single()
+        return (try row.decode(0), try row.decode(1))
+    }
+
     /// Executions, newest first, filtered by status, pipeline and creation time.
     public func list(status: ExecutionStatus? = nil, pipeline: String? = nil, since: Date? = nil, limit: Int = 100) async throws -> [Execution] {
         guard (1...10_000).contains(limit) else { throw MusterError(.invalidArgument, "limit must be between 1 and 10000") }

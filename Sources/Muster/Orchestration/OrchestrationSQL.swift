@@ -8,6 +8,8 @@ struct OrchestrationSQL: Sendable {
     let lockExecution: Statement
     let transitionExecution: Statement
     let cancelExecution: Statement
+    let recordStart: Statement
+    let retryExecution: Statement
     let listExecutions: Statement
     let fanOut: Statement
     let completeMember: Statement
@@ -49,6 +51,8 @@ struct OrchestrationSQL: Sendable {
             FROM \(s).transition_execution($1::uuid, $2, $3, $4::jsonb, $5)
             """)
         cancelExecution = statement("cancel_execution", "SELECT canceled, messages_removed FROM \(s).cancel_execution($1::uuid, $2)")
+        recordStart = statement("record_start", "SELECT \(s).record_start($1::uuid, $2, $3, $4::jsonb)")
+        retryExecution = statement("retry_execution", "SELECT execution_id, created FROM \(s).retry_execution($1::uuid)")
         listExecutions = statement("list_executions", """
             SELECT \(Self.executionColumns)
             FROM \(s).executions

@@ -101,6 +101,7 @@ extension MusterClient {
             if created.created {
                 let message = OutgoingMessage(payload: payload, task: pipeline.startTask, executionID: created.id)
                 try await self.queue(pipeline.queue).send(message, in: transaction)
+                try await self.executions.recordStart(created.id, queue: pipeline.queue, task: pipeline.startTask, payload: payload, in: transaction)
             }
             return PipelineExecution(id: created.id, created: created.created, client: self)
         }

@@ -57,9 +57,37 @@ struct ExecutionsCommand: AsyncParsableCommand {
 struct ExecutionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "execution",
-        abstract: "Show one execution in detail, wait for it to finish, or cancel it.",
-        subcommands: [Show.self, Wait.self, Cancel.self]
+        abstract: "Show one execution in detail, wait for it to finish, cancel it or retry it.",
+        subcommands: [Show.self, Wait.self, Cancel.self, Retry.self]
     )
+
+    /// `muster execution retry ID`: starts a failed or canceled execution again.
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a failed or canceled execution again from the start, as a new execution.",
+            discussion: """
+                The new execution runs the same pipeline on the same input (the old one's start \
+                message) and names the old one in retry_of; nothing of the old run is reused, so \
+                handlers run again (they must be idempotent, as at-least-once delivery already \
+                requires). Retrying the same execution again prints the retry that exists. Exit 2 \
+                for an unknown execution, or one that is not failed or canceled.
+
+                Example: muster execution retry 3f2c9a1e-8d4b-4c3a-9f1e-2b7d6c5a4e3f
+                """
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The failed or canceled execution's id.") var id: ExecutionID
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() async throws {
+            let retry = try await database.withClient { try await $0.executions.retry(id.uuid) }
+            struct Printed: Encodable { var retryOf: String; var execution: String; var created: Bool }
+            let printed = Printed(retryOf: "\(id)", execution: retry.id.uuidString.lowercased(), created: retry.created)
+            if json { return try Terminal.printJSON(printed) }
+            print(retry.created ? "retrying execution \(id) as \(printed.execution)" : "execution \(id) was already retried as \(printed.execution)")
+        }
+    }
 
     /// `muster execution cancel ID`: stops an open execution.
     struct Cancel: AsyncParsableCommand {
