@@ -242,3 +242,163 @@ END
 $$;
 
 COMMENT ON FUNCTION try_claim(uuid, text, text, interval) IS 'Takes a claim (won), or reports held_by_other or finished. An expired claim is taken over with a new token. MU003 for a NULL execution, holder or bad name.';
+
+-- The reaper's sweeps check their batch size and retention up front: a negative batch made
+-- LIMIT fail deep inside, a retention of a million years overflowed a timestamp. Their
+-- bodies are 0002's, 0004's and 0006's with one PERFORM added at the top.
+
+-- MU003 unless batch_size is 1 to 1,000,000 and retention (when given) 0 to 1,000 years.
+CREATE FUNCTION check_sweep_arguments(batch_size integer, retention interval DEFAULT '0') RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'batch size must be between 1 and 1000000, not %', coalesce(batch_size::text, 'NULL') USING ERRCODE = 'MU003';
+    END IF;
+    IF retention IS NULL OR retention < '0' OR retention > '1000 years' THEN
+        RAISE EXCEPTION 'retention must be between 0 and 1000 years, not %', coalesce(retention::text, 'NULL') USING ERRCODE = 'MU003';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION check_sweep_arguments(integer, interval) IS 'Raises MU003 for a sweep batch size outside 1-1000000 or a retention outside 0-1000 years.';
+
+CREATE OR REPLACE FUNCTION sweep_retention(batch_size integer DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    swept bigint := 0;
+    step  bigint;
+BEGIN
+    PERFORM check_sweep_arguments(sweep_retention.batch_size);
+    DELETE FROM archive WHERE ctid IN (
+        SELECT a.ctid FROM archive AS a JOIN queues AS q ON q.name = a.queue
+        WHERE a.archived_at < now() - q.retention LIMIT batch_size);
+    GET DIAGNOSTICS step = ROW_COUNT;
+    swept := swept + step;
+    DELETE FROM dead_letters WHERE ctid IN (
+        SELECT d.ctid FROM dead_letters AS d JOIN queues AS q ON q.name = d.queue
+        WHERE d.dead_at < now() - q.retention LIMIT batch_size);
+    GET DIAGNOSTICS step = ROW_COUNT;
+    swept := swept + step;
+    DELETE FROM message_keys WHERE ctid IN (
+        SELECT k.ctid FROM message_keys AS k JOIN queues AS q ON q.name = k.queue
+        WHERE k.created_at < now() - q.dedup_window LIMIT batch_size);
+    GET DIAGNOSTICS step = ROW_COUNT;
+    RETURN swept + step;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION reap(holder text, token bigint, tombstone_retention interval DEFAULT '7 days', batch_size integer DEFAULT 1000)
+RETURNS TABLE (kind text, count bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    b       barriers;
+    missing text;
+    n       bigint;
+BEGIN
+    PERFORM check_sweep_arguments(reap.batch_size, reap.tombstone_retention);
+    -- FOR SHARE: a takeover waits for this sweep, so two leaders never sweep at once.
+    PERFORM 1 FROM leader_leases AS l
+    WHERE l.name = 'reaper' AND l.holder = reap.holder AND l.token = reap.token AND l.expires_at > now()
+    FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    -- Barriers past their deadline whose pending members are neither running nor in backoff.
+    n := 0;
+    FOR b IN
+        SELECT x.* FROM barriers AS x
+        WHERE x.status = 'armed' AND x.deadline <= now()
+          AND NOT EXISTS (
+              SELECT FROM barrier_members AS bm JOIN messages AS m ON m.id = bm.message_id
+              WHERE bm.barrier_id = x.id AND bm.status = 'pending' AND message_is_alive(m))
+        ORDER BY x.deadline
+        LIMIT batch_size
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        -- Re-check under the lock: a member may have been leased since the scan's snapshot.
+        CONTINUE WHEN EXISTS (
+            SELECT FROM barrier_members AS bm JOIN messages AS m ON m.id = bm.message_id
+            WHERE bm.barrier_id = b.id AND bm.status = 'pending' AND message_is_alive(m));
+        SELECT string_agg(k.member_key, ', ') INTO missing FROM (
+            SELECT bm.member_key FROM barrier_members AS bm
+            WHERE bm.barrier_id = b.id AND bm.status = 'pending' ORDER BY bm.member_key LIMIT 10) AS k;
+        UPDATE barriers SET status = 'expired' WHERE id = b.id;
+        PERFORM fail_execution(b.execution_id, format(
+            'barrier %s passed its deadline with %s of %s members missing: %s%s',
+            b.name, b.remaining, b.expected, missing, CASE WHEN b.remaining > 10 THEN ', ...' ELSE '' END));
+        n := n + 1;
+    END LOOP;
+    RETURN QUERY SELECT 'expired_barriers', n;
+
+    -- Executions past their own deadline, unless some of their work is alive.
+    WITH overdue AS (
+        SELECT e.id FROM executions AS e
+        WHERE e.status IN ('pending', 'running') AND e.deadline <= now()
+          AND NOT EXISTS (SELECT FROM messages AS m WHERE m.execution_id = e.id AND message_is_alive(m))
+        LIMIT batch_size
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT count(*) FILTER (WHERE fail_execution(o.id, 'execution passed its deadline')) INTO n FROM overdue AS o;
+    RETURN QUERY SELECT 'expired_executions', n;
+
+    -- Held claims whose holder died: a retry may take them anyway; this keeps the table small.
+    DELETE FROM claims WHERE ctid IN (
+        SELECT c.ctid FROM claims AS c WHERE c.state = 'held' AND c.expires_at <= now() LIMIT batch_size);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN QUERY SELECT 'expired_claims', n;
+
+    -- Tombstones past retention, only of executions that are terminal (or gone), whose status
+    -- then keeps redelivered orchestration messages from running again.
+    DELETE FROM claims WHERE ctid IN (
+        SELECT c.ctid FROM claims AS c
+        WHERE c.state = 'finished' AND c.finished_at < now() - tombstone_retention
+          AND NOT EXISTS (SELECT FROM executions AS e WHERE e.id = c.execution_id AND e.status IN ('pending', 'running'))
+        LIMIT batch_size);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN QUERY SELECT 'tombstones', n;
+
+    RETURN QUERY SELECT 'retention', sweep_retention(batch_size);
+
+    -- Worker rows of processes gone for a day.
+    DELETE FROM workers AS w WHERE w.last_heartbeat_at < now() - interval '1 day';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN QUERY SELECT 'stale_workers', n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION sweep_executions(holder text, token bigint, retention interval, batch_size integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    doomed uuid[];
+BEGIN
+    PERFORM check_sweep_arguments(sweep_executions.batch_size, sweep_executions.retention);
+    PERFORM 1 FROM leader_leases AS l
+    WHERE l.name = 'reaper' AND l.holder = sweep_executions.holder AND l.token = sweep_executions.token
+      AND l.expires_at > now()
+    FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(x.id) INTO doomed FROM (
+        SELECT e.id FROM executions AS e
+        WHERE e.status IN ('completed', 'failed', 'canceled')
+          AND e.created_at < now() - retention          -- bounds the scan (executions_created)
+          AND e.finished_at < now() - retention
+          AND NOT EXISTS (SELECT FROM messages AS m WHERE m.execution_id = e.id)
+          AND NOT EXISTS (SELECT FROM dead_letters AS d WHERE d.execution_id = e.id)
+        ORDER BY e.created_at
+        LIMIT batch_size
+        FOR UPDATE SKIP LOCKED
+    ) AS x;
+    IF doomed IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM barrier_members AS bm USING barriers AS b WHERE bm.barrier_id = b.id AND b.execution_id = ANY (doomed);
+    DELETE FROM barriers AS b WHERE b.execution_id = ANY (doomed);
+    DELETE FROM executions AS e WHERE e.id = ANY (doomed);
+    RETURN cardinality(doomed);
+END
+$$;
