@@ -262,8 +262,13 @@ import Testing
             "SELECT min(id) FROM \(s).archive WHERE execution_id = ANY($1::uuid[])", [executionIDs]
         ).single().decode(0, as: Int64.self)
         let worker = try await TestDatabase.query("SELECT min(id) FROM \(s).workers").single().decodeIfPresent(0, as: String.self)
+        // A failed execution to retry (the demo's all completed), started as a pipeline start records it.
+        let failed = try await TestDatabase.query("SELECT id FROM \(s).create_execution('corpus')").single().decode(0, as: UUID.self)
+        try await TestDatabase.query("SELECT \(s).record_start($1, 'demo', 'corpus/start', '{}')", [failed])
+        try await TestDatabase.query("SELECT \(s).fail_execution($1, 'failed for the retry example')", [failed])
         let variables = [
             "execution_id": execution.uuidString.lowercased(),
+            "failed_execution_id": failed.uuidString.lowercased(),
             "message_id": String(message),
             "worker_id": worker ?? "nobody:1:none",
             "queue": "demo",

@@ -32,7 +32,7 @@ import Testing
     /// sequences, valid or not, get the same answer from both. (No exponents: `3e2010` is
     /// valid JSON, and jsonb stores it, but Foundation refuses numbers a Double cannot hold.)
     @Test func agreesWithFoundationOnShallowDocuments() {
-        var generator = SplitMix64(seed: 0x6d75_7374_6572)
+        var generator = SeededRandom(seed: 0x6d75_7374_6572)
         let tokens = ["{", "}", "[", "]", ",", ":", "\"k\"", "\"v\"", "1", "-2.5", "true", "null", " ", "0", "01", "\"\\u0041\""]
         var valid = 0
         for _ in 0..<5_000 {
@@ -43,18 +43,5 @@ import Testing
             if foundation { valid += 1 }
         }
         #expect(valid > 300)
-    }
-}
-
-/// A tiny seeded generator, so a failing case can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

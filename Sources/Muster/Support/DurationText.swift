@@ -11,6 +11,8 @@ public enum DurationText {
         }
         guard !trimmed.isEmpty else { throw fail() }
         if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 {
+            // Under about 31,000 years, as with units: a larger number would trap converting to Int64.
+            guard seconds * 1000 < 1e15 else { throw fail() }
             return .milliseconds(Int64((seconds * 1000).rounded()))
         }
         var total = Duration.zero

@@ -1,4 +1,5 @@
 import Foundation
+import Muster
 
 /// The demo's workload: a corpus of generated documents, split into chunks. Everything is
 /// derived from a seed, so a chunk is regenerated wherever it is processed and the expected
@@ -43,7 +44,7 @@ struct ChunkRef: Codable, Sendable, Hashable {
 
     /// The chunk's words: a Zipf-like draw from a fixed vocabulary.
     func text() -> [String] {
-        var random = SplitMix64(seed: seed &+ UInt64(document) &* 1_000_003 &+ UInt64(chunk) &* 7_919)
+        var random = SeededRandom(seed: seed &+ UInt64(document) &* 1_000_003 &+ UInt64(chunk) &* 7_919)
         return (0..<words).map { _ in
             let u = Double(random.next() >> 11) / Double(1 << 53)
             return Vocabulary.words[min(Vocabulary.words.count - 1, Int(pow(u, 3) * Double(Vocabulary.words.count)))]
@@ -128,20 +129,6 @@ struct CorpusReport: Codable, Sendable, Hashable {
         distinct = counts.count
         top = WordCount.top(5, of: counts)
         self.summaries = summaries.sorted { $0.document < $1.document }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so every process derives the same text.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
