@@ -66,6 +66,21 @@ import Testing
         }
     }
 
+    /// Headers are any jsonb to SQL: values that are not strings come back as their JSON
+    /// text, headers that are not an object as none. A read never fails on them (it would fail
+    /// the whole batch, and a worker would retry it forever). Found by the SQL fuzz run.
+    @Test func oddHeadersWrittenBySQLNeverFailARead() async throws {
+        try await QueueFixture.with { fixture in
+            let s = fixture.schema.quoted
+            try await TestDatabase.query(#"SELECT \#(s).send('jobs', '{"n": 1}', NULL, '{"a": [1, 2], "b": "x", "n": 3}'::jsonb)"#)
+            try await TestDatabase.query(#"SELECT \#(s).send('jobs', '{"n": 2}', NULL, '[1]'::jsonb)"#)
+            let messages = try await fixture.queue.read(limit: 2)
+            #expect(messages.map(\.n) == [1, 2])
+            #expect(messages.first?.headers == ["a": "[1,2]", "b": "x", "n": "3"])
+            #expect(messages.last?.headers == [:])
+        }
+    }
+
     @Test func poisonMessageGoesToDeadLettersWithItsExecutionAndIsNeverHandedOutAgain() async throws {
         try await QueueFixture.with(settings: QueueSettings(maxAttempts: 3)) { fixture in
             let execution = UUID()

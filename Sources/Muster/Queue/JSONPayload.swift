@@ -55,3 +55,21 @@ extension JSONPayload {
         public init(from decoder: any Decoder) throws {}
     }
 }
+
+extension JSONPayload {
+    /// The payload read as message headers: an object's members, string values as they are
+    /// and any other value as its JSON text. Not an object (headers written by SQL can be any
+    /// jsonb): no headers. Never throws: one message's odd headers must not fail the read of
+    /// a whole batch (a worker would retry that read forever).
+    var asHeaders: [String: String] {
+        if text == "{}" { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) as? [String: Any] else {
+            return [:]
+        }
+        return object.mapValues { value in
+            if let string = value as? String { return string }
+            guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) else { return "\(value)" }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+}

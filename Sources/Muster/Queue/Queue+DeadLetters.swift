@@ -31,7 +31,7 @@ extension DeadLetter {
     init(row: PostgresRow) throws {
         self.init(
             id: try row.decode(0), queue: try row.decode(1), payload: JSONPayload(trusted: try row.decode(2)),
-            headers: try row.decodeIfPresent(3, as: String.self).map { try JSONPayload(trusted: $0).decode(as: [String: String].self) } ?? [:],
+            headers: try row.decodeIfPresent(3, as: String.self).map { JSONPayload(trusted: $0).asHeaders } ?? [:],
             task: try row.decodeIfPresent(4), executionID: try row.decodeIfPresent(5), priority: try row.decode(6),
             dedupKey: try row.decode(7), enqueuedAt: try row.decode(8), readCount: try row.decode(9),
             errorCount: try row.decode(10), snoozes: try row.decode(14), lastError: try row.decodeIfPresent(11),

@@ -75,7 +75,7 @@ extension Queue {
 
     static func message(from row: PostgresRow) throws -> ReceivedMessage {
         let headersText = try row.decodeIfPresent(3, as: String.self)
-        let headers = try headersText.map { try JSONPayload(trusted: $0).decode(as: [String: String].self) } ?? [:]
+        let headers = headersText.map { JSONPayload(trusted: $0).asHeaders } ?? [:]
         return ReceivedMessage(
             id: try row.decode(0),
             readCount: try row.decode(1),
