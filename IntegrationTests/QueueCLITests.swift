@@ -284,6 +284,11 @@ extension QueueCLITests {
             #expect(try await muster(["queue", "create", "empty"], schema: schema).status == 0)
             #expect(try await muster(["read", "empty", "--json"], schema: schema).output.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
 
+            // The library's records too: every key, null when absent.
+            try await TestDatabase.query("SELECT \(schema.quoted).worker_heartbeat('w1', 'host', 1, '{j}', 1, 0)")
+            let workers = try await muster(["workers", "--json"], schema: schema)
+            #expect(workers.output.contains(#""stoppedAt" : null"#) && workers.output.contains(#""oldestLeaseSeconds" : null"#), "\(workers.output)")
+            #expect(workers.output.range(of: #""startedAt" : "[0-9-]+T[0-9:]+\.[0-9]{3}Z""#, options: .regularExpression) != nil)
             let status = try await muster(["status", "--json"], schema: schema)
             let parsed = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any]
             let queue = try #require((parsed?["queues"] as? [[String: Any]])?.first { $0["queue"] as? String == "empty" })

@@ -73,7 +73,7 @@ struct WorkersCommand: AsyncParsableCommand {
 
     func run() async throws {
         let workers = try await database.withClient { try await $0.workers() }
-        if json { return try Terminal.printJSON(workers) }
+        if json { return try Terminal.printJSON(workers.map(NullPreserving.init)) }
         Self.printTable(workers)
     }
 

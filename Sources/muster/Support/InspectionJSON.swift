@@ -94,37 +94,37 @@ enum InspectionJSON {
         var execution: ExecutionJSON
         @NullWhenAbsent var reason: String?
         var barriers: [BarrierJSON]
-        var pendingMembers: [PendingMember]
-        var inFlight: [InFlightMessage]
+        var pendingMembers: [NullPreserving<PendingMember>]
+        var inFlight: [NullPreserving<InFlightMessage>]
         var deadLetters: [DeadLetterJSON]
-        var timeline: [TimelineEvent]
+        var timeline: [NullPreserving<TimelineEvent>]
 
         init(_ report: ExecutionReport) {
             execution = ExecutionJSON(report.execution)
             reason = report.reason
             barriers = report.barriers.map(BarrierJSON.init)
-            pendingMembers = report.pendingMembers
-            inFlight = report.inFlight
+            pendingMembers = report.pendingMembers.map(NullPreserving.init)
+            inFlight = report.inFlight.map(NullPreserving.init)
             deadLetters = report.deadLetters.map(DeadLetterJSON.init)
-            timeline = report.timeline
+            timeline = report.timeline.map(NullPreserving.init)
         }
     }
 
     struct StatusJSON: Encodable {
         var queues: [QueueMetrics]
-        var workers: [WorkerInfo]
+        var workers: [NullPreserving<WorkerInfo>]
         var executions: [String: Int]
         var open: [ExecutionJSON]
         var stuck: Int
-        @NullWhenAbsent var reaperLeader: ReaperLeader?
+        @NullWhenAbsent var reaperLeader: NullPreserving<ReaperLeader>?
 
         init(_ status: SystemStatus) {
             queues = status.queues
-            workers = status.workers
+            workers = status.workers.map(NullPreserving.init)
             executions = status.executions
             open = status.open.map(ExecutionJSON.init)
             stuck = status.stuck
-            reaperLeader = status.reaperLeader
+            reaperLeader = status.reaperLeader.map(NullPreserving.init)
         }
     }
 }

@@ -57,3 +57,41 @@ struct NullWhenAbsent<Value: Encodable>: Encodable {
         if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
     }
 }
+
+/// A library value printed with every one of its stored properties, `null` for the absent
+/// ones (synthesized `Encodable` leaves an absent optional's key out), under the property's
+/// name. For the library's plain record types (workers, pending members, messages in flight,
+/// timeline events, the reaper leader), whose coding keys are their property names.
+struct NullPreserving<Value: Encodable>: Encodable {
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: PropertyKey.self)
+        for child in Mirror(reflecting: value).children {
+            guard let label = child.label, let field = child.value as? any Encodable else { continue }
+            try container.encode(AnyEncodable(field), forKey: PropertyKey(stringValue: label))
+        }
+    }
+
+    private struct PropertyKey: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    /// An existential `Encodable`, encoded through the same encoder (dates keep its strategy;
+    /// an absent optional encodes as `null`).
+    private struct AnyEncodable: Encodable {
+        let wrapped: any Encodable
+        init(_ wrapped: any Encodable) { self.wrapped = wrapped }
+        func encode(to encoder: any Encoder) throws {
+            // Through a container, not `wrapped.encode(to:)`: only a container applies the
+            // encoder's date strategy.
+            var container = encoder.singleValueContainer()
+            try container.encode(wrapped)
+        }
+    }
+}
