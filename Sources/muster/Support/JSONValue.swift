@@ -1,18 +1,15 @@
 import Foundation
 
-/// Any JSON value, so CLI output can embed payloads as JSON rather than as strings.
-enum JSONValue: Codable, Equatable {
+/// Any JSON value, decoded: what `muster bench --workload drain` has its no-op handler
+/// decode, as a handler that reads its payload would. (CLI output embeds payloads as they
+/// are, with `RawJSON`.)
+enum JSONValue: Decodable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    /// Parses JSON text (payloads are valid JSON; anything else becomes a string).
-    init(text: String) {
-        self = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
-    }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -22,18 +19,5 @@ enum JSONValue: Codable, Equatable {
         else if let value = try? container.decode(String.self) { self = .string(value) }
         else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
         else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value):
-            if value == value.rounded(), abs(value) < 1e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
     }
 }
