@@ -23,7 +23,7 @@ struct MusterCommand: AsyncParsableCommand {
             DemoCommand.self, StatusCommand.self, ExecutionsCommand.self, ExecutionCommand.self, WorkersCommand.self,
             MigrateCommand.self, QueueCommand.self, SendCommand.self, ReadCommand.self, Ack.self, Archive.self,
             Release.self, DeadLettersCommand.self, EmbeddedCommand.self, ReaperCommand.self, BenchCommand.self, TestWorkerCommand.self,
-            DemoWorkerCommand.self,
+            DemoWorkerCommand.self, MetricsCommand.self, DashboardCommand.self,
         ]
     )
 

@@ -125,6 +125,19 @@ public struct Barriers: Sendable {
         try await client.run(sql.barrier, [id], retry: .idempotent).rows.first.map(Self.barrier(from:))
     }
 
+    /// Records the trace context of the span completing a member (headers as the tracer
+    /// injects them), for its callback's span links. Only called while a tracer is bootstrapped.
+    func recordTrace(of barrierID: Int64, member key: String, context: [String: String]) async throws {
+        _ = try await client.run(sql.recordMemberTrace, [barrierID, key, PostgresJSON(text: try JSONPayload(encoding: context).text)], retry: .idempotent)
+    }
+
+    /// The recorded trace contexts of a barrier's members (at most `limit`, ordered by key).
+    func memberTraces(of barrierID: Int64, limit: Int) async throws -> [[String: String]] {
+        try await client.run(sql.memberTraces, [barrierID, limit], retry: .idempotent).rows.map { row in
+            JSONPayload(trusted: try row.decode(0)).asHeaders
+        }
+    }
+
     /// Every member with its outcome, ordered by key, in one query: what the aggregating
     /// callback sees.
     public func members(of barrierID: Int64) async throws -> [BarrierMember] {

@@ -60,6 +60,7 @@ public final class MusterClient: Sendable {
     let queueSQL: QueueSQL
     let orchestrationSQL: OrchestrationSQL
     let inspectionSQL: InspectionSQL
+    let monitoringSQL: MonitoringSQL
 
     /// Creates a client. Connects lazily: the first operation opens the first connection.
     public init(
@@ -75,6 +76,7 @@ public final class MusterClient: Sendable {
         self.queueSQL = QueueSQL(schema: schema)
         self.orchestrationSQL = OrchestrationSQL(schema: schema)
         self.inspectionSQL = InspectionSQL(schema: schema)
+        self.monitoringSQL = MonitoringSQL(schema: schema)
         let statements = StatementSending(unnamed: options.statementMode == .unnamed)
         self.pool = ConnectionPool(
             connectionString: database.connectionString,

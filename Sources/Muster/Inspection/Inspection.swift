@@ -15,13 +15,19 @@ extension MusterClient {
             executions: counts,
             open: try await run(sql.openExecutions, [20], retry: .idempotent).rows.map(Executions.execution(from:)),
             stuck: try await run(sql.stuckCount, [Duration.seconds(300)], retry: .idempotent).single().decode(0),
-            reaperLeader: try await run(sql.reaperLeader, [], retry: .idempotent).rows.first.map { row in
-                ReaperLeader(
-                    holder: try row.decode(0), token: try row.decode(1), acquiredAt: try row.decode(2),
-                    renewedAt: try row.decode(3), expiresAt: try row.decode(4), active: try row.decode(5)
-                )
-            }
+            reaperLeader: try await reaperLeader()
         )
+    }
+
+    /// Who holds the reaper's lease, and whether it is still running; nil when no reaper
+    /// ever ran against this schema.
+    public func reaperLeader() async throws -> ReaperLeader? {
+        try await run(inspectionSQL.reaperLeader, [], retry: .idempotent).rows.first.map { row in
+            ReaperLeader(
+                holder: try row.decode(0), token: try row.decode(1), acquiredAt: try row.decode(2),
+                renewedAt: try row.decode(3), expiresAt: try row.decode(4), active: try row.decode(5)
+            )
+        }
     }
 
     /// Every worker row, live ones first, with the leases each holds.

@@ -21,6 +21,9 @@ public struct ExecutionStatus: Hashable, Sendable, Codable, CustomStringConverti
     /// Stopped on request.
     public static let canceled = ExecutionStatus(.canceled)
 
+    /// Every status, in lifecycle order.
+    public static let all: [ExecutionStatus] = [.pending, .running, .completed, .failed, .canceled]
+
     /// Parses the column's text; nil for anything else.
     public init?(rawValue: String) {
         guard let base = Base(rawValue: rawValue) else { return nil }

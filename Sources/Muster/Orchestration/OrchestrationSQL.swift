@@ -17,6 +17,8 @@ struct OrchestrationSQL: Sendable {
     let finalizeBarrier: Statement
     let barrier: Statement
     let members: Statement
+    let recordMemberTrace: Statement
+    let memberTraces: Statement
     let tryClaim: Statement
     let heartbeatClaim: Statement
     let finishClaim: Statement
@@ -75,6 +77,16 @@ struct OrchestrationSQL: Sendable {
             """)
         finalizeBarrier = statement("finalize_barrier", "SELECT finalized, acked FROM \(s).finalize_barrier($1, $2, $3, $4)")
         barrier = statement("barrier", "SELECT \(Self.barrierColumns) FROM \(s).barriers WHERE id = $1")
+        // Only while a tracer is bootstrapped (MessageTracing): the span that completed a
+        // member, and the callback's links to them (at most $2).
+        recordMemberTrace = statement("record_member_trace", """
+            UPDATE \(s).barrier_members SET trace = $3::jsonb
+            WHERE barrier_id = $1 AND member_key = $2 AND status = 'pending'
+            """)
+        memberTraces = statement("member_traces", """
+            SELECT trace::text FROM \(s).barrier_members
+            WHERE barrier_id = $1 AND trace IS NOT NULL ORDER BY member_key LIMIT $2
+            """)
         members = statement("members", """
             SELECT member_key, status, result, error, completed_at
             FROM \(s).barrier_members

@@ -1,15 +1,18 @@
 import Foundation
 internal import MusterPostgres
+import Tracing
 
 extension Queue {
     /// Sends one message, with the guarantees of the batch form `send(_:)`, in one statement
     /// without arrays (`send_message`).
     @discardableResult
     public func send(_ message: OutgoingMessage) async throws -> SendResult {
-        let parameters = try sendParameters(message) + [false]
-        let rows = try await client.run(sql.sendOne, parameters, retry: .idempotent)
-        if message.delay <= .zero { client.wakeUps.poke(notificationChannel.name) }
-        return try Self.sendResult(rows)
+        try await traced(1) {
+            let parameters = try sendParameters(message) + [false]
+            let rows = try await client.run(sql.sendOne, parameters, retry: .idempotent)
+            if message.delay <= .zero { client.wakeUps.poke(notificationChannel.name) }
+            return try Self.sendResult(rows)
+        }
     }
 
     /// Sends messages in one statement and one round trip, returning one result per message
@@ -26,10 +29,12 @@ extension Queue {
     @discardableResult
     public func send(_ messages: [OutgoingMessage]) async throws -> [SendResult] {
         guard !messages.isEmpty else { return [] }
-        let parameters = try sendParameters(messages) + [false]
-        let rows = try await client.run(sql.send, parameters, retry: .idempotent)
-        if messages.contains(where: { $0.delay <= .zero }) { client.wakeUps.poke(notificationChannel.name) }
-        return try Self.sendResults(rows, count: messages.count)
+        return try await traced(messages.count) {
+            let parameters = try sendParameters(messages) + [false]
+            let rows = try await client.run(sql.send, parameters, retry: .idempotent)
+            if messages.contains(where: { $0.delay <= .zero }) { client.wakeUps.poke(notificationChannel.name) }
+            return try Self.sendResults(rows, count: messages.count)
+        }
     }
 
     /// Sends inside the caller's transaction: the messages exist only if it commits, and its
@@ -37,16 +42,20 @@ extension Queue {
     @discardableResult
     public func send(_ messages: [OutgoingMessage], in transaction: Transaction) async throws -> [SendResult] {
         guard !messages.isEmpty else { return [] }
-        let parameters = try sendParameters(messages) + [true]
-        let rows = try await client.run(sql.send, parameters, on: transaction.connection)
-        return try Self.sendResults(rows, count: messages.count)
+        return try await traced(messages.count) {
+            let parameters = try sendParameters(messages) + [true]
+            let rows = try await client.run(sql.send, parameters, on: transaction.connection)
+            return try Self.sendResults(rows, count: messages.count)
+        }
     }
 
     /// Sends one message inside the caller's transaction.
     @discardableResult
     public func send(_ message: OutgoingMessage, in transaction: Transaction) async throws -> SendResult {
-        let parameters = try sendParameters(message) + [true]
-        return try Self.sendResult(try await client.run(sql.sendOne, parameters, on: transaction.connection))
+        try await traced(1) {
+            let parameters = try sendParameters(message) + [true]
+            return try Self.sendResult(try await client.run(sql.sendOne, parameters, on: transaction.connection))
+        }
     }
 
     private func sendParameters(_ message: OutgoingMessage) throws -> [(any PostgresEncodable)?] {
@@ -63,8 +72,21 @@ extension Queue {
         ]
     }
 
+    /// The headers as JSON, with the current trace context injected (MessageTracing).
     private func headersJSON(_ message: OutgoingMessage) throws -> PostgresJSON? {
-        message.headers.isEmpty ? nil : PostgresJSON(text: try JSONPayload(encoding: message.headers).text)
+        var headers = message.headers
+        if let context = ServiceContext.current { MessageTracing.inject(context, into: &headers) }
+        return headers.isEmpty ? nil : PostgresJSON(text: try JSONPayload(encoding: headers).text)
+    }
+
+    /// Runs a send in a `send <queue>` producer span while a tracer is bootstrapped, so the
+    /// messages carry that span's context (their handlers' spans become its children).
+    private func traced<T>(_ count: Int, _ send: () async throws -> T) async throws -> T {
+        guard MessageTracing.isEnabled else { return try await send() }
+        return try await withSpan("send \(name.rawValue)", ofKind: .producer) { span in
+            span.updateAttributes { $0.merge(MessageTracing.attributes(queue: name, messageCount: count)) }
+            return try await send()
+        }
     }
 
     private static func sendResult(_ rows: PostgresRows) throws -> SendResult {

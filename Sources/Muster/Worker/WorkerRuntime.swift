@@ -233,17 +233,19 @@ final class WorkerRuntime: Sendable {
         let (lease, deliveries) = (message.lease, self.deliveries)
         let started = ContinuousClock.now
         defer { metrics.handlerDuration.record(duration: ContinuousClock.now - started) }
-        do {
-            let completion = try await withTimeLimit(worker.options.timeLimit, started: { deliveries.running(lease, cancel: $0) }) {
-                try await handler(message.payload, context)
+        return await HandlerSpan.run(message, task: task, queue: worker.queue, barriers: worker.client.barriers, logger: logger) {
+            do {
+                let completion = try await withTimeLimit(worker.options.timeLimit, started: { deliveries.running(lease, cancel: $0) }) {
+                    try await handler(message.payload, context)
+                }
+                return deliveries.isLost(lease) ? .leaseLost : .succeeded(completion)
+            } catch {
+                if deliveries.isLost(lease) { return .leaseLost }
+                if error is CancellationError && deliveries.isDraining { return .interrupted }
+                if let snooze = error as? Snooze { return .snoozed(snooze) }
+                if let error = error as? NonRetryableError { return .failed("\(error)", retryable: false) }
+                return .failed(String(describing: error), retryable: true)
             }
-            return deliveries.isLost(lease) ? .leaseLost : .succeeded(completion)
-        } catch {
-            if deliveries.isLost(lease) { return .leaseLost }
-            if error is CancellationError && deliveries.isDraining { return .interrupted }
-            if let snooze = error as? Snooze { return .snoozed(snooze) }
-            if let error = error as? NonRetryableError { return .failed("\(error)", retryable: false) }
-            return .failed(String(describing: error), retryable: true)
         }
     }
 

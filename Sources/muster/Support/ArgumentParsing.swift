@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 public import Muster
+public import MusterWeb
 
 import Synchronization
 
@@ -57,3 +58,13 @@ extension QueueName: ExpressibleByArgument {
 }
 
 extension StatementMode: ExpressibleByArgument {}
+
+extension ListenAddress: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let address = ListenAddress(argument) else {
+            ArgumentRules.reject("listen addresses are IPv4:port, [IPv6]:port or localhost:port, e.g. 127.0.0.1:9464")
+            return nil
+        }
+        self = address
+    }
+}

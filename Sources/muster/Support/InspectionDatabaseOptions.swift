@@ -20,10 +20,13 @@ struct InspectionDatabaseOptions: ParsableArguments {
 
     /// Runs `body` with a client on the read URL when one is set, else on the database URL.
     func withClient<T>(_ body: (MusterClient) async throws -> T) async throws -> T {
+        guard let read = try readDatabase() else { return try await connection.withClient(body) }
+        return try await connection.withClient(database: read, body)
+    }
+
+    /// The read URL (the option, else $MUSTER_READ_URL), or nil when reads go to the database URL.
+    func readDatabase() throws -> DatabaseConfiguration? {
         let environment = ProcessInfo.processInfo.environment
-        guard let url = [readURL, environment["MUSTER_READ_URL"]].compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
-            return try await connection.withClient(body)
-        }
-        return try await connection.withClient(database: try DatabaseConfiguration(url), body)
+        return try [readURL, environment["MUSTER_READ_URL"]].compactMap({ $0 }).first(where: { !$0.isEmpty }).map(DatabaseConfiguration.init)
     }
 }
