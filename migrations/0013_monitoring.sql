@@ -30,8 +30,9 @@ ALTER TABLE barrier_members ADD COLUMN trace jsonb;
 COMMENT ON COLUMN barrier_members.trace IS 'Trace context of the handler span that completed the member (written only when a tracer is configured); the callback''s span links to these.';
 
 -- The planner's estimate of how many rows `query` returns (EXPLAIN, nothing is run).
+-- Volatile (the default): PostgreSQL runs no EXPLAIN inside a stable function.
 CREATE FUNCTION estimated_rows(query text) RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     plan jsonb;
 BEGIN
@@ -46,7 +47,7 @@ COMMENT ON FUNCTION estimated_rows(text) IS 'The planner''s row estimate for a q
 -- estimate (at least the cap) at it. `query` must be a SELECT the caller built from trusted
 -- parts (metrics_snapshot quotes every value with format()).
 CREATE FUNCTION capped_count(query text, cap integer, OUT n bigint, OUT estimated boolean)
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     EXECUTE format('SELECT count(*) FROM (%s LIMIT %s) AS capped', query, cap) INTO n;
     estimated := n >= cap;
@@ -63,7 +64,7 @@ COMMENT ON FUNCTION capped_count(text, integer) IS 'Counts a query''s rows up to
 -- estimate. Read-only, takes no locks beyond a plain SELECT's.
 CREATE FUNCTION metrics_snapshot(cap integer DEFAULT 100000)
 RETURNS TABLE (metric text, labels jsonb, value double precision, estimated boolean)
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     q      queues;
     c      record;

@@ -2,9 +2,10 @@
 # The one test command: builds, starts a throwaway PostgreSQL 15, runs every unit and
 # integration test against it, removes it, and fails when no test ran.
 #   scripts/test.sh [swift test options, e.g. --filter Migrations]
-# Without options it runs five phases on one server: everything except the load suites;
+# Without options it runs six phases on one server: everything except the load suites;
 # the load suites alone; then the pooler suites twice through PgBouncer in transaction mode
-# (LISTEN on a direct connection, then polling), and its backend-terminating tests alone. No test races the clock
+# (LISTEN on a direct connection, then polling), and its backend-terminating tests alone;
+# last the tracing tests, the only phase with a tracer bootstrapped. No test races the clock
 # (scripts/test-under-load.sh proves it with every core busy); the split only keeps the load
 # suites' own worker pools and server restarts from queueing behind 150 other tests for
 # connections.
@@ -26,6 +27,7 @@ pooler_skip="workerStartedWhileTheServerIsDown|ackSurvivesTermination|$pooler_te
 through_pooler='MUSTER_TEST_DIRECT_URL=$MUSTER_TEST_DATABASE_URL MUSTER_TEST_DATABASE_URL=$MUSTER_TEST_PGBOUNCER_URL MUSTER_STATEMENTS=unnamed'
 
 scripts/ensure-postgres.sh
+scripts/ensure-chromium.sh
 swift build --build-tests
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/muster-test-logs.XXXXXX")
@@ -41,6 +43,7 @@ else
     "--filter $(printf '%q' "$pooler_suites") --skip $(printf '%q' "$pooler_skip") # env $through_pooler MUSTER_LISTEN_URL=\$MUSTER_TEST_DATABASE_URL"
     "--filter $(printf '%q' "$pooler_suites") --skip $(printf '%q' "$pooler_skip|longPollWakesOnSend") # env $through_pooler"
     "--filter $(printf '%q' "$pooler_terminating") # env $through_pooler MUSTER_LISTEN_URL=\$MUSTER_TEST_DATABASE_URL"
+    "--filter TracingTests # env MUSTER_TEST_TRACING=1"
   )
 fi
 

@@ -11,6 +11,13 @@ public struct DatabaseMetric: Sendable, Hashable {
     public var value: Double
     /// True when a count reached the cap and is the planner's estimate, not an exact count.
     public var estimated: Bool
+
+    public init(name: String, labels: [String: String], value: Double, estimated: Bool) {
+        self.name = name
+        self.labels = labels
+        self.value = value
+        self.estimated = estimated
+    }
 }
 
 /// Where a page of executions ends: the next page starts after this row.
