@@ -9,8 +9,6 @@
 -- Objects:
 --   barriers_armed, executions_status, executions_pipeline   indexes the bounded reads walk
 --   barrier_members.trace                                    a member handler's trace context
---   estimated_rows(text)                                     the planner's row estimate of a query
---   capped_count(text, integer)                              exact count up to a cap, estimate above
 --   metrics_snapshot(integer)                                every database-side metric, one row each
 
 -- Open barriers and their age: the index holds only armed ones (few), in age order. Neither
@@ -29,83 +27,64 @@ COMMENT ON INDEX executions_pipeline IS 'Executions of one pipeline, newest firs
 ALTER TABLE barrier_members ADD COLUMN trace jsonb;
 COMMENT ON COLUMN barrier_members.trace IS 'Trace context of the handler span that completed the member (written only when a tracer is configured); the callback''s span links to these.';
 
--- The planner's estimate of how many rows `query` returns (EXPLAIN, nothing is run).
--- Volatile (the default): PostgreSQL runs no EXPLAIN inside a stable function.
-CREATE FUNCTION estimated_rows(query text) RETURNS bigint
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-DECLARE
-    plan jsonb;
-BEGIN
-    EXECUTE 'EXPLAIN (FORMAT JSON) ' || query INTO plan;
-    RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
-END
-$$;
-
-COMMENT ON FUNCTION estimated_rows(text) IS 'The planner''s row estimate for a query, from EXPLAIN (the query is not run).';
-
--- How many rows `query` returns, counting at most `cap`: exact below the cap, the planner's
--- estimate (at least the cap) at it. `query` must be a SELECT the caller built from trusted
--- parts (metrics_snapshot quotes every value with format()).
-CREATE FUNCTION capped_count(query text, cap integer, OUT n bigint, OUT estimated boolean)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-    EXECUTE format('SELECT count(*) FROM (%s LIMIT %s) AS capped', query, cap) INTO n;
-    estimated := n >= cap;
-    IF estimated THEN
-        n := greatest(n, estimated_rows(query));
-    END IF;
-END
-$$;
-
-COMMENT ON FUNCTION capped_count(text, integer) IS 'Counts a query''s rows up to cap (exact below it); at the cap returns the planner''s estimate, never below cap, with estimated = true.';
-
 -- Every database-side metric, one row each: the metric's name (without the muster_ prefix
 -- the exporter adds), its labels as a JSON object, its value, and whether the value is an
--- estimate. Read-only, takes no locks beyond a plain SELECT's.
+-- estimate. Read-only. Each count runs `SELECT count(*) FROM (query LIMIT cap)`: exact below
+-- the cap; at it, the planner's row estimate for the query (EXPLAIN, nothing run), never
+-- below the cap. The queries are built here from queue names quoted with format(%L); no
+-- caller's text is ever run. Volatile (the default): PostgreSQL runs no EXPLAIN inside a
+-- stable function.
 CREATE FUNCTION metrics_snapshot(cap integer DEFAULT 100000)
 RETURNS TABLE (metric text, labels jsonb, value double precision, estimated boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     q      queues;
-    c      record;
-    status text;
+    counts record;
+    n      bigint;
+    plan   jsonb;
     oldest timestamptz;
 BEGIN
     IF cap IS NULL OR cap NOT BETWEEN 1 AND 100000000 THEN
         RAISE EXCEPTION 'cap must be between 1 and 100000000, got %', cap USING ERRCODE = 'MU003';
     END IF;
 
+    FOR counts IN
+        -- Ready rows through messages_ready, the rest through messages_pending.
+        SELECT x.metric, jsonb_build_object('queue', qs.name) AS labels, x.query
+        FROM queues AS qs
+        CROSS JOIN LATERAL (VALUES
+            ('queue_ready', format(
+                'SELECT 1 FROM messages WHERE queue = %1$L AND state = ''ready'' '
+                'UNION ALL SELECT 1 FROM messages WHERE queue = %1$L AND state = ''delayed'' AND visible_at <= now()', qs.name)),
+            ('queue_delayed', format(
+                'SELECT 1 FROM messages WHERE queue = %L AND state = ''delayed'' AND visible_at > now()', qs.name)),
+            ('queue_leased', format(
+                'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at > now()', qs.name)),
+            ('queue_expired_leases', format(
+                'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at <= now()', qs.name)),
+            ('queue_dead', format('SELECT 1 FROM dead_letters WHERE queue = %L', qs.name))
+        ) AS x(metric, query)
+        UNION ALL
+        SELECT 'executions', jsonb_build_object('status', s.status), format('SELECT 1 FROM executions WHERE status = %L', s.status)
+        FROM unnest(ARRAY['pending', 'running', 'completed', 'failed', 'canceled']) AS s(status)
+        UNION ALL
+        SELECT 'barriers_open', '{}', 'SELECT 1 FROM barriers WHERE status = ''armed'''
+    LOOP
+        EXECUTE format('SELECT count(*) FROM (%s LIMIT %s) AS capped', counts.query, cap) INTO n;
+        metric := counts.metric;
+        labels := counts.labels;
+        estimated := n >= cap;
+        IF estimated THEN
+            EXECUTE 'EXPLAIN (FORMAT JSON) ' || counts.query INTO plan;
+            n := greatest(n, (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint);
+        END IF;
+        value := n;
+        RETURN NEXT;
+    END LOOP;
+
+    estimated := false;
     FOR q IN SELECT * FROM queues ORDER BY name LOOP
         labels := jsonb_build_object('queue', q.name);
-
-        -- Ready rows through messages_ready; due delayed ones through messages_pending.
-        SELECT * INTO c FROM capped_count(format('SELECT 1 FROM messages WHERE queue = %L AND state = ''ready''', q.name), cap);
-        metric := 'queue_ready'; value := c.n; estimated := c.estimated;
-        SELECT * INTO c FROM capped_count(format(
-            'SELECT 1 FROM messages WHERE queue = %L AND state = ''delayed'' AND visible_at <= now()', q.name), cap);
-        value := value + c.n; estimated := estimated OR c.estimated;
-        RETURN NEXT;
-
-        metric := 'queue_delayed';
-        SELECT x.n, x.estimated INTO value, estimated FROM capped_count(format(
-            'SELECT 1 FROM messages WHERE queue = %L AND state = ''delayed'' AND visible_at > now()', q.name), cap) AS x;
-        RETURN NEXT;
-
-        metric := 'queue_leased';
-        SELECT x.n, x.estimated INTO value, estimated FROM capped_count(format(
-            'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at > now()', q.name), cap) AS x;
-        RETURN NEXT;
-
-        metric := 'queue_expired_leases';
-        SELECT x.n, x.estimated INTO value, estimated FROM capped_count(format(
-            'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at <= now()', q.name), cap) AS x;
-        RETURN NEXT;
-
-        metric := 'queue_dead';
-        SELECT x.n, x.estimated INTO value, estimated FROM capped_count(format(
-            'SELECT 1 FROM dead_letters WHERE queue = %L', q.name), cap) AS x;
-        RETURN NEXT;
-
         -- The oldest ready message: the head of each priority (a loose index scan over
         -- messages_ready, one probe per distinct priority) and the oldest due delayed one.
         WITH RECURSIVE priorities AS (
@@ -126,29 +105,15 @@ BEGIN
              ORDER BY m.visible_at LIMIT 1))
         INTO oldest;
         metric := 'queue_oldest_ready_age_seconds';
-        value := coalesce(extract(epoch FROM now() - oldest), 0); estimated := false;
+        value := coalesce(extract(epoch FROM now() - oldest), 0);
         RETURN NEXT;
 
         metric := 'queue_paused'; value := q.paused::integer; RETURN NEXT;
     END LOOP;
 
     labels := '{}';
-    estimated := false;
-    FOREACH status IN ARRAY ARRAY['pending', 'running', 'completed', 'failed', 'canceled'] LOOP
-        metric := 'executions';
-        labels := jsonb_build_object('status', status);
-        SELECT x.n, x.estimated INTO value, estimated FROM capped_count(format(
-            'SELECT 1 FROM executions WHERE status = %L', status), cap) AS x;
-        RETURN NEXT;
-    END LOOP;
-
-    labels := '{}';
-    metric := 'barriers_open';
-    SELECT x.n, x.estimated INTO value, estimated FROM capped_count('SELECT 1 FROM barriers WHERE status = ''armed''', cap) AS x;
-    RETURN NEXT;
     metric := 'barriers_oldest_open_age_seconds';
     SELECT coalesce(extract(epoch FROM now() - min(b.created_at)), 0) INTO value FROM barriers AS b WHERE b.status = 'armed';
-    estimated := false;
     RETURN NEXT;
 
     -- Alive workers beat within their queues' longest visibility timeout (at least a minute):

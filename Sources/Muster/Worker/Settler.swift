@@ -110,7 +110,9 @@ final class Settler: Sendable {
         } each: { delivery, outcome in
             guard outcome.applied else { return leaseWasLost(delivery.message, while: "completing the member") }
             metrics.acked.increment()
+            metrics.membersCompleted.increment()
             if outcome.fired, case .succeeded(.member(let barrierID, _, _)) = delivery.outcome {
+                metrics.barriersFired.increment()
                 logger.info("last member completed; callback enqueued", metadata: [
                     "barrier_id": "\(barrierID)", "callback_message_id": "\(outcome.callbackMessageID ?? 0)",
                 ])

@@ -2,7 +2,8 @@ import CoreMetrics
 import Metrics
 import Foundation
 
-/// swift-metrics instruments of one worker, labelled by queue.
+/// swift-metrics instruments of one worker, labelled by queue (docs/operations.md
+/// ## Monitoring lists each name; they are stable).
 struct WorkerMetrics: Sendable {
     let read: Counter
     let acked: Counter
@@ -13,6 +14,8 @@ struct WorkerMetrics: Sendable {
     let handlerDuration: CoreMetrics.Timer
     let heartbeatLatency: CoreMetrics.Timer
     let lag: CoreMetrics.Timer
+    let membersCompleted: Counter
+    let barriersFired: Counter
 
     init(queue: QueueName) {
         let dimensions = [("queue", queue.rawValue)]
@@ -25,6 +28,8 @@ struct WorkerMetrics: Sendable {
         handlerDuration = CoreMetrics.Timer(label: "muster_handler_duration", dimensions: dimensions)
         heartbeatLatency = CoreMetrics.Timer(label: "muster_heartbeat_latency", dimensions: dimensions)
         lag = CoreMetrics.Timer(label: "muster_queue_lag", dimensions: dimensions)
+        membersCompleted = Counter(label: "muster_barrier_members_completed_total", dimensions: dimensions)
+        barriersFired = Counter(label: "muster_barriers_fired_total", dimensions: dimensions)
     }
 }
 
