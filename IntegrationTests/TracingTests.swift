@@ -113,7 +113,7 @@ struct TracingTests {
                 #expect(callback.members.count == 3)
                 done.withLock { $0 = true }
             }
-            let (execution, _) = try await fixture.fanOut(3)
+            let (execution, _) = try await withSpan("orchestrate") { _ in try await fixture.fanOut(3) }
             try await run(members, callbacks, until: "the callback ran") { done.value }
 
             let spans = tracer.finishedSpans
@@ -121,6 +121,17 @@ struct TracingTests {
                 $0.operationName == "process jobs" && attribute($0, "muster.execution.id") == execution.uuidString.lowercased()
             }
             #expect(memberSpans.count == 3)
+            // The members are children of the fan-out, itself a child of the orchestrating span.
+            let fanOuts = spans.filter { span in
+                span.operationName == "fan-out stage1" && attribute(span, "muster.execution.id") == execution.uuidString.lowercased()
+            }
+            #expect(fanOuts.count == 1)
+            let fanOut = try #require(fanOuts.first)
+            let parents = spans.filter { $0.spanID == fanOut.parentSpanID }
+            let orchestrate = try #require(parents.first)
+            #expect(orchestrate.operationName == "orchestrate")
+            #expect(fanOut.kind == .producer)
+            #expect(memberSpans.allSatisfy { $0.parentSpanID == fanOut.spanID && $0.traceID == orchestrate.traceID })
             let callback = try #require(spans.first {
                 $0.operationName == "process callbacks" && attribute($0, "muster.execution.id") == execution.uuidString.lowercased()
             })

@@ -1,5 +1,6 @@
 import Foundation
 internal import MusterPostgres
+import Tracing
 
 /// Fan-out/fan-in barriers of a client's schema.
 ///
@@ -28,6 +29,38 @@ public struct Barriers: Sendable {
         guard fanOut.members.count <= Self.maxMembers else {
             throw MusterError(.invalidArgument, "a fan-out holds at most \(Self.maxMembers) members (got \(fanOut.members.count))")
         }
+        guard MessageTracing.isEnabled else { return try await send(fanOut, in: transaction) }
+        return try await tracedFanOut(fanOut, in: transaction)
+    }
+
+    /// The fan-out in a `fan-out <barrier>` producer span whose context every member message
+    /// carries, so the members' spans are its children. `fan_out` builds the members' headers
+    /// in SQL, so the context is merged into them by one more statement in the same
+    /// transaction (before any worker can see them), paid only while a tracer is bootstrapped.
+    /// Still retried once after a lost connection: a repeat finds the barrier and sends nothing.
+    private func tracedFanOut(_ fanOut: FanOut, in transaction: Transaction?) async throws -> FanOutResult {
+        try await withSpan("fan-out \(fanOut.name)", ofKind: .producer) { span in
+            span.updateAttributes { attributes in
+                attributes.merge(MessageTracing.attributes(queue: fanOut.memberQueue, messageCount: fanOut.members.count))
+                attributes["muster.execution.id"] = fanOut.executionID.uuidString.lowercased()
+            }
+            var carrier: [String: String] = [:]
+            MessageTracing.inject(span.context, into: &carrier)
+            let context = try PostgresJSON(text: JSONPayload(encoding: carrier).text)
+            let sql = self.sql
+            func traced(_ transaction: Transaction) async throws -> FanOutResult {
+                let result = try await send(fanOut, in: transaction)
+                if result.created, !carrier.isEmpty {
+                    _ = try await client.run(sql.traceMembers, [result.barrierID, context], on: transaction.connection)
+                }
+                return result
+            }
+            if let transaction { return try await traced(transaction) }
+            return try await client.withRetry(.idempotent) { try await client.withTransaction(traced) }
+        }
+    }
+
+    private func send(_ fanOut: FanOut, in transaction: Transaction?) async throws -> FanOutResult {
         let parameters: [(any PostgresEncodable)?] = [
             fanOut.executionID, fanOut.name, fanOut.memberQueue.rawValue, fanOut.memberTask,
             fanOut.members.map(\.key), fanOut.members.map { PostgresJSON(text: $0.payload.text) },

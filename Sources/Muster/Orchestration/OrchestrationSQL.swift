@@ -18,6 +18,7 @@ struct OrchestrationSQL: Sendable {
     let barrier: Statement
     let members: Statement
     let recordMemberTrace: Statement
+    let traceMembers: Statement
     let memberTraces: Statement
     let tryClaim: Statement
     let heartbeatClaim: Statement
@@ -82,6 +83,10 @@ struct OrchestrationSQL: Sendable {
         recordMemberTrace = statement("record_member_trace", """
             UPDATE \(s).barrier_members SET trace = $3::jsonb
             WHERE barrier_id = $1 AND member_key = $2 AND status = 'pending'
+            """)
+        traceMembers = statement("trace_members", """
+            UPDATE \(s).messages AS m SET headers = coalesce(m.headers, '{}') || $2::jsonb
+            FROM \(s).barrier_members AS b WHERE b.barrier_id = $1 AND m.id = b.message_id
             """)
         memberTraces = statement("member_traces", """
             SELECT trace::text FROM \(s).barrier_members
