@@ -1,7 +1,7 @@
 -- Monitoring: what `muster metrics` exports and the dashboard shows, at a cost bounded
 -- whatever the size of the history tables (docs/operations.md ## Monitoring).
 --
--- Every count a scrape takes walks an index and stops at `cap` rows (100,000 by default):
+-- Every count a scrape takes walks an index and stops at `cap` rows (10,000 by default):
 -- below the cap it is exact; at the cap it becomes the planner's estimate (never below the
 -- cap) and the snapshot says so (`estimated` = true). Nothing here counts a whole history
 -- table, and nothing adds work to the statements that send, read or settle messages.
@@ -29,12 +29,12 @@ COMMENT ON COLUMN barrier_members.trace IS 'Trace context of the handler span th
 
 -- Every database-side metric, one row each: the metric's name (without the muster_ prefix
 -- the exporter adds), its labels as a JSON object, its value, and whether the value is an
--- estimate. Read-only. Each count runs `SELECT count(*) FROM (query LIMIT cap)`: exact below
+-- estimate; with only_queue, the per-queue rows of that queue alone. Read-only. Each count runs `SELECT count(*) FROM (query LIMIT cap)`: exact below
 -- the cap; at it, the planner's row estimate for the query (EXPLAIN, nothing run), never
 -- below the cap. The queries are built here from queue names quoted with format(%L); no
 -- caller's text is ever run. Volatile (the default): PostgreSQL runs no EXPLAIN inside a
 -- stable function.
-CREATE FUNCTION metrics_snapshot(cap integer DEFAULT 100000)
+CREATE FUNCTION metrics_snapshot(cap integer DEFAULT 10000, only_queue text DEFAULT NULL)
 RETURNS TABLE (metric text, labels jsonb, value double precision, estimated boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -64,6 +64,7 @@ BEGIN
                 'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at <= now()', qs.name)),
             ('queue_dead', format('SELECT 1 FROM dead_letters WHERE queue = %L', qs.name))
         ) AS x(metric, query)
+        WHERE only_queue IS NULL OR qs.name = only_queue
         UNION ALL
         SELECT 'executions', jsonb_build_object('status', s.status), format('SELECT 1 FROM executions WHERE status = %L', s.status)
         FROM unnest(ARRAY['pending', 'running', 'completed', 'failed', 'canceled']) AS s(status)
@@ -83,7 +84,7 @@ BEGIN
     END LOOP;
 
     estimated := false;
-    FOR q IN SELECT * FROM queues ORDER BY name LOOP
+    FOR q IN SELECT * FROM queues AS qs WHERE only_queue IS NULL OR qs.name = only_queue ORDER BY qs.name LOOP
         labels := jsonb_build_object('queue', q.name);
         -- The oldest ready message: the head of each priority (a loose index scan over
         -- messages_ready, one probe per distinct priority) and the oldest due delayed one.
@@ -130,4 +131,4 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION metrics_snapshot(integer) IS 'Every database-side metric (queue depths by state, dead letters, oldest ready age, executions by status, open barriers, workers alive, reaper leader) at bounded cost: counts stop at cap and become planner estimates there.';
+COMMENT ON FUNCTION metrics_snapshot(integer, text) IS 'Every database-side metric (queue depths by state, dead letters, oldest ready age, executions by status, open barriers, workers alive, reaper leader) at bounded cost: counts stop at cap and become planner estimates there.';

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks Muster beside the raw-SQL limit: pgbench (-M prepared) running the same
 # statements on the same server in the same run. Writes the section into docs/benchmarks.md,
-# then the hot-path targets read from it (## Targets). `all` runs the three suites on one
-# server, one after the other.
-#   scripts/bench.sh queue|worker|barrier|statements|all [--runs 3] [--seconds 8] [--database-url URL]
+# then the hot-path targets read from it (## Targets). `all` runs the queue, barrier, worker
+# and statements suites on one server, one after the other; `dashboard` (page and /metrics
+# times over a 10,000,000-row history) runs only when named.
+#   scripts/bench.sh queue|worker|barrier|statements|dashboard|all [--runs 3] [--seconds 8] [--database-url URL]
 # Without --database-url it starts a throwaway cluster with durable settings (fsync and
 # synchronous_commit on) and removes it afterwards.
 set -euo pipefail
@@ -12,9 +13,9 @@ cd "$(dirname "$0")/.."
 suite=${1:-}
 [ $# -gt 0 ] && shift
 case "$suite" in
-  queue|worker|barrier|statements) suites=("scripts/bench/$suite.sh") ;;
+  queue|worker|barrier|statements|dashboard) suites=("scripts/bench/$suite.sh") ;;
   all) suites=(scripts/bench/queue.sh scripts/bench/barrier.sh scripts/bench/worker.sh scripts/bench/statements.sh) ;;
-  *) echo "usage: scripts/bench.sh queue|worker|barrier|statements|all [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh queue|worker|barrier|statements|dashboard|all [--runs N] [--seconds S] [--database-url URL]" >&2; exit 2 ;;
 esac
 
 export BENCH_RUNS=3 BENCH_SECONDS=8

@@ -80,7 +80,7 @@ public struct Dashboard: Sendable {
 
     func queuePage(_ name: QueueName, _ request: WebRequest) async throws -> WebResponse {
         let settings = try await reader.settings(of: name)
-        let metrics = try await reader.databaseMetrics()
+        let metrics = try await reader.databaseMetrics(queue: name)
         let letters = try await reader.newestDeadLetters(queue: name, limit: 20)
         return page("Queue \(name.rawValue)", content: DashboardPages.queue(
             name.rawValue, metrics: metrics, settings: settings, deadLetters: letters, allowActions: token != nil), request: request)

@@ -60,7 +60,7 @@ enum DashboardPages {
         if allowActions { headers.append("") }
         return HTML.table(headers, rows, empty: "no queues yet (muster queue create NAME)")
             + "<h2>System</h2><ul id=\"system\">\(summary.joined())</ul>"
-            + "<p class=\"empty\">≈: the count reached 100,000 and is the planner's estimate.</p>"
+            + "<p class=\"empty\">≈: the count reached \(DatabaseMetric.defaultCountCap) and is the planner's estimate.</p>"
     }
 
     static func queue(_ name: String, metrics: [DatabaseMetric], settings: QueueSettings, deadLetters: [DeadLetter], allowActions: Bool) -> String {

@@ -11,7 +11,7 @@ public struct MetricsEndpoint: Sendable {
     let countCap: Int
     let logger: Logger
 
-    public init(client: MusterClient, countCap: Int = 100_000, logger: Logger) {
+    public init(client: MusterClient, countCap: Int = DatabaseMetric.defaultCountCap, logger: Logger) {
         self.client = client
         self.countCap = countCap
         self.logger = logger

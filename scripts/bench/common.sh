@@ -35,6 +35,14 @@ require_rows() {
 # median of the arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# percentile P VALUES...: the P-th percentile of the values (nearest rank: the smallest value
+# with at least P % of them at or below it)
+percentile() {
+  local p=$1
+  shift
+  printf '%s\n' "$@" | sort -g | awk -v p="$p" '{ v[NR] = $1 } END { r = p * NR / 100; i = (r > int(r)) ? int(r) + 1 : r; print v[i < 1 ? 1 : i] }'
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
 server_settings() {

@@ -12,6 +12,10 @@ public struct DatabaseMetric: Sendable, Hashable {
     /// True when a count reached the cap and is the planner's estimate, not an exact count.
     public var estimated: Bool
 
+    /// Where counts stop being exact: each walks at most this many index entries, then is the
+    /// planner's estimate. Below it a count costs what the rows cost; above it, the same as at it.
+    public static let defaultCountCap = 10_000
+
     public init(name: String, labels: [String: String], value: Double, estimated: Bool) {
         self.name = name
         self.labels = labels
@@ -53,11 +57,12 @@ extension MusterClient {
     /// Every database-side metric at a cost bounded whatever the table sizes: each count walks
     /// an index and stops at `countCap` rows, past which it is the planner's estimate (marked
     /// `estimated`). Read-only; safe to run every few seconds against a busy database.
-    public func databaseMetrics(countCap: Int = 100_000) async throws -> [DatabaseMetric] {
+    /// With `queue`, the per-queue metrics of that queue alone (the system-wide ones stay).
+    public func databaseMetrics(countCap: Int = DatabaseMetric.defaultCountCap, queue: QueueName? = nil) async throws -> [DatabaseMetric] {
         guard (1...100_000_000).contains(countCap) else {
             throw MusterError(.invalidArgument, "countCap must be between 1 and 100000000")
         }
-        return try await run(monitoringSQL.snapshot, [countCap], retry: .idempotent).rows.map { row in
+        return try await run(monitoringSQL.snapshot, [countCap, queue?.rawValue], retry: .idempotent).rows.map { row in
             DatabaseMetric(
                 name: try row.decode(0),
                 labels: JSONPayload(trusted: try row.decode(1)).asHeaders,
@@ -69,7 +74,7 @@ extension MusterClient {
 
     /// Messages sent to each queue in the last minute, from the dedup ledger (at most
     /// `cap` keys are walked; a queue sending faster shows the cap).
-    public func sendsInTheLastMinute(cap: Int = 100_000) async throws -> [String: Int] {
+    public func sendsInTheLastMinute(cap: Int = DatabaseMetric.defaultCountCap) async throws -> [String: Int] {
         try await run(monitoringSQL.recentSends, [cap], retry: .idempotent).rows.reduce(into: [:]) { sends, row in
             sends[try row.decode(0)] = try row.decode(1)
         }

@@ -14,7 +14,7 @@ struct MonitoringSQL: Sendable {
         func statement(_ name: String, _ sql: String) -> Statement {
             Statement("monitor_\(name)", sql: sql)
         }
-        snapshot = statement("snapshot", "SELECT metric, labels::text, value, estimated FROM \(s).metrics_snapshot($1)")
+        snapshot = statement("snapshot", "SELECT metric, labels::text, value, estimated FROM \(s).metrics_snapshot($1, $2)")
         // Sends of the last minute per queue, from the dedup ledger's created_at index; at most
         // $1 keys are walked.
         recentSends = statement("recent_sends", """

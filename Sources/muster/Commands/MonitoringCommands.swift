@@ -21,7 +21,7 @@ struct MetricsCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on (localhost only by default; port 0 picks a free one).", valueName: "host:port"))
     var listen = ListenAddress("127.0.0.1:9464")!
     @Option(name: .customLong("count-cap"), help: "Counts stop here and become estimates, 1 to 100000000.")
-    var countCap = 100_000
+    var countCap = DatabaseMetric.defaultCountCap
 
     func validate() throws {
         guard (1...100_000_000).contains(countCap) else { throw ValidationError("--count-cap must be between 1 and 100000000") }
