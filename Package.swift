@@ -17,6 +17,8 @@ let package = Package(
         // The HTTP server of `muster metrics` and `muster dashboard`: plain sockets and Swift
         // concurrency, no SwiftNIO (a cold build here: 14 s, Hummingbird's: 108 s).
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
+        // Exports a process's own swift-metrics (`--metrics-listen`): the CLI's, not the library's.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev; the shim re-exports the char-literal macros Swift cannot import.
@@ -65,8 +67,8 @@ let package = Package(
                 "Muster",
                 "MusterPostgres",
                 "MusterWeb",
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -177,6 +177,29 @@ import Testing
         }
     }
 
+    /// A worker process's own metrics, exported with swift-prometheus (`--metrics-listen`),
+    /// under the names docs/operations.md documents.
+    @Test func aWorkerProcessExportsTheLibraryMetricsUnderTheirDocumentedNames() async throws {
+        try await WorkerFixture.with(settings: QueueSettings()) { fixture in
+            for _ in 0..<3 { _ = try await fixture.send("succeed") }
+            let arguments = ["test-worker", "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name,
+                             "--queue", "jobs", "--record-table", "events"]
+            try await WebEndpoint.with(arguments, listenOption: "--metrics-listen") { endpoint in
+                try await waitUntil("the three messages acked") { try await fixture.queueFixture.count("messages") == 0 }
+                var text = ""
+                try await waitUntil("the acks counted") {
+                    text = try await endpoint.request("/metrics").body
+                    return samples(text)["muster_messages_acked_total{queue=\"jobs\"}"] == 3
+                }
+                let got = samples(text)
+                #expect(got["muster_messages_read_total{queue=\"jobs\"}"] == 3)
+                #expect(text.contains("# TYPE muster_handler_duration histogram"))
+                #expect(got["muster_handler_duration_count{queue=\"jobs\"}"] == 3)
+                #expect(got["muster_queue_lag_count{queue=\"jobs\"}"] == 3)
+            }
+        }
+    }
+
     @Test func badInputGetsAClearStatusAndNoPageReadsUnboundedly() async throws {
         try await QueueFixture.with { fixture in
             try await WebEndpoint.with(["dashboard", "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name]) { endpoint in

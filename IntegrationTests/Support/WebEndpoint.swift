@@ -9,9 +9,10 @@ struct WebEndpoint {
     let process: ChildProcess
     let base: String
 
-    /// Starts `muster <arguments> --listen 127.0.0.1:0`, runs `body` once it listens, stops it.
-    static func with<T>(_ arguments: [String], _ body: (WebEndpoint) async throws -> T) async throws -> T {
-        let process = try ChildProcess(arguments + ["--listen", "127.0.0.1:0"])
+    /// Starts `muster <arguments> <listenOption> 127.0.0.1:0`, runs `body` once it listens,
+    /// stops it.
+    static func with<T>(_ arguments: [String], listenOption: String = "--listen", _ body: (WebEndpoint) async throws -> T) async throws -> T {
+        let process = try ChildProcess(arguments + [listenOption, "127.0.0.1:0"])
         defer { process.kill(SIGKILL) }
         var base: String?
         try await waitUntil("\(arguments[0]) listening (\(process.output()))", timeout: .seconds(30)) {

@@ -21,6 +21,7 @@ struct ReaperCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var metrics: LibraryMetricsOptions
     @Option(help: "Leader lease length, 100ms to 1h (default 15s).") var lease: DurationArgument?
     @Option(help: "Time between sweeps; above 0 (default 5s).") var interval: DurationArgument?
     @Option(name: .customLong("tombstone-retention"), help: "How long tombstones of finished executions are kept; above 0 (default 7d).")
@@ -41,7 +42,8 @@ struct ReaperCommand: AsyncParsableCommand {
         let client = try database.client(maxConnections: 2, applicationName: "muster-reaper")
         let reaper = Reaper(client: client, options: options)
         guard once else {
-            try await runUntilSignalled([reaper], logger: Logger(label: "muster.reaper"))
+            let logger = Logger(label: "muster.reaper")
+            try await runUntilSignalled([reaper] + metrics.services(logger: logger), logger: logger)
             await client.shutdown()
             return
         }

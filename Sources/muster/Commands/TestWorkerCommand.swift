@@ -25,6 +25,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "test-worker", abstract: "A worker for crash tests.", shouldDisplay: false)
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var metrics: LibraryMetricsOptions
     @Option var queue: QueueName
     @Option var concurrency = 4
     @Option var prefetch = 0
@@ -50,6 +51,9 @@ struct TestWorkerCommand: AsyncParsableCommand {
         guard recordTable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw CommandFailure.usage("--record-table must be a plain identifier")
         }
+        var logger = Logger(label: "muster.test-worker")
+        logger.logLevel = .warning
+        let exporters = metrics.services(logger: logger)
         let client = try database.client(maxConnections: concurrency + 2, applicationName: "muster-test-worker-\(getpid())")
         if completeThenCrash { try await crashMidCompletion(client: client, schema: schema) }
         let proceeded = "SELECT 1 FROM \(schema.quoted).\"\(recordTable)\" WHERE message_id = $1::bigint AND event = 'proceed'"
@@ -106,9 +110,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
         } else if ungatedPipeline {
             try worker.register(Self.gatedPipeline(queue: queue))
         }
-        var logger = Logger(label: "muster.test-worker")
-        logger.logLevel = .warning
-        try await runUntilSignalled([worker], logger: logger)
+        try await runUntilSignalled([worker] + exporters, logger: logger)
         await client.shutdown()
     }
 
