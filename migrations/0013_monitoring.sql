@@ -29,63 +29,70 @@ COMMENT ON COLUMN barrier_members.trace IS 'Trace context of the handler span th
 
 -- Every database-side metric, one row each: the metric's name (without the muster_ prefix
 -- the exporter adds), its labels as a JSON object, its value, and whether the value is an
--- estimate; with only_queue, the per-queue rows of that queue alone. Read-only. Each count runs `SELECT count(*) FROM (query LIMIT cap)`: exact below
--- the cap; at it, the planner's row estimate for the query (EXPLAIN, nothing run), never
--- below the cap. The queries are built here from queue names quoted with format(%L); no
--- caller's text is ever run. Volatile (the default): PostgreSQL runs no EXPLAIN inside a
--- stable function.
+-- estimate; with only_queue, the per-queue rows of that queue alone. Read-only.
+--
+-- Each count walks an index and stops at `cap` rows: exact below the cap; at it, the
+-- planner's row estimate (EXPLAIN of the same question, nothing run), never below the cap.
+-- A queue's waiting and leased rows are walked twice in all, through messages_pending: once
+-- for those due later (delayed, leased), once for those due now (due delayed, expired
+-- leases); ready rows through messages_ready. The EXPLAINed queries are built here from
+-- names quoted with format(%L); no caller's text is ever run. Volatile (the default):
+-- PostgreSQL runs no EXPLAIN inside a stable function.
 CREATE FUNCTION metrics_snapshot(cap integer DEFAULT 10000, only_queue text DEFAULT NULL)
 RETURNS TABLE (metric text, labels jsonb, value double precision, estimated boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    q      queues;
-    counts record;
-    n      bigint;
-    plan   jsonb;
-    oldest timestamptz;
+    q       queues;
+    ready   bigint;
+    later   record;
+    due     record;
+    dead    bigint;
+    item    record;
+    plan    jsonb;
+    oldest  timestamptz;
 BEGIN
     IF cap IS NULL OR cap NOT BETWEEN 1 AND 100000000 THEN
         RAISE EXCEPTION 'cap must be between 1 and 100000000, got %', cap USING ERRCODE = 'MU003';
     END IF;
 
-    FOR counts IN
-        -- Ready rows through messages_ready, the rest through messages_pending.
-        SELECT x.metric, jsonb_build_object('queue', qs.name) AS labels, x.query
-        FROM queues AS qs
-        CROSS JOIN LATERAL (VALUES
-            ('queue_ready', format(
-                'SELECT 1 FROM messages WHERE queue = %1$L AND state = ''ready'' '
-                'UNION ALL SELECT 1 FROM messages WHERE queue = %1$L AND state = ''delayed'' AND visible_at <= now()', qs.name)),
-            ('queue_delayed', format(
-                'SELECT 1 FROM messages WHERE queue = %L AND state = ''delayed'' AND visible_at > now()', qs.name)),
-            ('queue_leased', format(
-                'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at > now()', qs.name)),
-            ('queue_expired_leases', format(
-                'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at <= now()', qs.name)),
-            ('queue_dead', format('SELECT 1 FROM dead_letters WHERE queue = %L', qs.name))
-        ) AS x(metric, query)
-        WHERE only_queue IS NULL OR qs.name = only_queue
-        UNION ALL
-        SELECT 'executions', jsonb_build_object('status', s.status), format('SELECT 1 FROM executions WHERE status = %L', s.status)
-        FROM unnest(ARRAY['pending', 'running', 'completed', 'failed', 'canceled']) AS s(status)
-        UNION ALL
-        SELECT 'barriers_open', '{}', 'SELECT 1 FROM barriers WHERE status = ''armed'''
-    LOOP
-        EXECUTE format('SELECT count(*) FROM (%s LIMIT %s) AS capped', counts.query, cap) INTO n;
-        metric := counts.metric;
-        labels := counts.labels;
-        estimated := n >= cap;
-        IF estimated THEN
-            EXECUTE 'EXPLAIN (FORMAT JSON) ' || counts.query INTO plan;
-            n := greatest(n, (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint);
-        END IF;
-        value := n;
-        RETURN NEXT;
-    END LOOP;
-
-    estimated := false;
     FOR q IN SELECT * FROM queues AS qs WHERE only_queue IS NULL OR qs.name = only_queue ORDER BY qs.name LOOP
         labels := jsonb_build_object('queue', q.name);
+        SELECT count(*) INTO ready FROM (
+            SELECT 1 FROM messages AS m WHERE m.queue = q.name AND m.state = 'ready' LIMIT cap) AS capped;
+        SELECT count(*) AS n, count(*) FILTER (WHERE capped.state = 'delayed') AS delayed,
+               count(*) FILTER (WHERE capped.state = 'leased') AS leased
+        INTO later FROM (
+            SELECT m.state FROM messages AS m
+            WHERE m.queue = q.name AND m.state <> 'ready' AND m.visible_at > now() LIMIT cap) AS capped;
+        SELECT count(*) AS n, count(*) FILTER (WHERE capped.state = 'delayed') AS delayed,
+               count(*) FILTER (WHERE capped.state = 'leased') AS leased
+        INTO due FROM (
+            SELECT m.state FROM messages AS m
+            WHERE m.queue = q.name AND m.state <> 'ready' AND m.visible_at <= now() LIMIT cap) AS capped;
+        SELECT count(*) INTO dead FROM (SELECT 1 FROM dead_letters AS d WHERE d.queue = q.name LIMIT cap) AS capped;
+
+        FOR item IN SELECT * FROM (VALUES
+            ('queue_ready', ready + due.delayed, ready >= cap OR due.n >= cap, format(
+                'SELECT 1 FROM messages WHERE queue = %1$L AND state = ''ready'' '
+                'UNION ALL SELECT 1 FROM messages WHERE queue = %1$L AND state = ''delayed'' AND visible_at <= now()', q.name)),
+            ('queue_delayed', later.delayed, later.n >= cap, format(
+                'SELECT 1 FROM messages WHERE queue = %L AND state = ''delayed'' AND visible_at > now()', q.name)),
+            ('queue_leased', later.leased, later.n >= cap, format(
+                'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at > now()', q.name)),
+            ('queue_expired_leases', due.leased, due.n >= cap, format(
+                'SELECT 1 FROM messages WHERE queue = %L AND state = ''leased'' AND visible_at <= now()', q.name)),
+            ('queue_dead', dead, dead >= cap, format('SELECT 1 FROM dead_letters WHERE queue = %L', q.name))
+        ) AS x(metric, n, capped, query) LOOP
+            metric := item.metric;
+            value := item.n;
+            estimated := item.capped;
+            IF estimated THEN
+                EXECUTE 'EXPLAIN (FORMAT JSON) ' || item.query INTO plan;
+                value := greatest(value, cap, (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric);
+            END IF;
+            RETURN NEXT;
+        END LOOP;
+
         -- The oldest ready message: the head of each priority (a loose index scan over
         -- messages_ready, one probe per distinct priority) and the oldest due delayed one.
         WITH RECURSIVE priorities AS (
@@ -107,12 +114,34 @@ BEGIN
         INTO oldest;
         metric := 'queue_oldest_ready_age_seconds';
         value := coalesce(extract(epoch FROM now() - oldest), 0);
+        estimated := false;
         RETURN NEXT;
 
         metric := 'queue_paused'; value := q.paused::integer; RETURN NEXT;
     END LOOP;
 
+    FOR item IN
+        SELECT 'executions' AS metric, jsonb_build_object('status', s.status) AS labels,
+               format('SELECT 1 FROM executions WHERE status = %L', s.status) AS query,
+               (SELECT count(*) FROM (SELECT 1 FROM executions AS e WHERE e.status = s.status LIMIT cap) AS capped) AS n
+        FROM unnest(ARRAY['pending', 'running', 'completed', 'failed', 'canceled']) AS s(status)
+        UNION ALL
+        SELECT 'barriers_open', '{}', 'SELECT 1 FROM barriers WHERE status = ''armed''',
+               (SELECT count(*) FROM (SELECT 1 FROM barriers AS b WHERE b.status = 'armed' LIMIT cap) AS capped)
+    LOOP
+        metric := item.metric;
+        labels := item.labels;
+        value := item.n;
+        estimated := item.n >= cap;
+        IF estimated THEN
+            EXECUTE 'EXPLAIN (FORMAT JSON) ' || item.query INTO plan;
+            value := greatest(value, (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric);
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+
     labels := '{}';
+    estimated := false;
     metric := 'barriers_oldest_open_age_seconds';
     SELECT coalesce(extract(epoch FROM now() - min(b.created_at)), 0) INTO value FROM barriers AS b WHERE b.status = 'armed';
     RETURN NEXT;

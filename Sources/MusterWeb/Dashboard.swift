@@ -10,8 +10,8 @@ public import Muster
 /// `Authorization: Bearer` header, or the cookie `/login` sets (HttpOnly, SameSite=Strict, so
 /// another site cannot post with it). Without a token the dashboard is read-only and every
 /// POST is refused with 403; a refused action changes nothing. Every page reads a bounded
-/// number of rows (keyset pages, capped counts) and says how long its SQL took in a
-/// `Server-Timing: db;dur=<ms>` header.
+/// number of rows (keyset pages, capped counts) and says how long its reads took in a
+/// `Server-Timing: db;dur=<ms>, total;dur=<ms>` header.
 public struct Dashboard: Sendable {
     let reader: MusterClient
     let writer: MusterClient
@@ -29,18 +29,17 @@ public struct Dashboard: Sendable {
 
     public func handle(_ request: WebRequest) async -> WebResponse {
         let started = ContinuousClock.now
+        let database = DatabaseTime()
         var response: WebResponse
         do {
-            response = try await route(request)
+            response = try await DatabaseTime.$current.withValue(database) { try await route(request) }
         } catch let error as MusterError {
             response = failure(error, request: request)
         } catch {
             response = page("Error", status: 500, content: HTML.code("\(error)"), request: request)
         }
-        let elapsed = ContinuousClock.now - started
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         response.headers += [
-            ("Server-Timing", String(format: "db;dur=%.2f", milliseconds)),
+            ("Server-Timing", "db;dur=\(DatabaseTime.milliseconds(database.total)), total;dur=\(DatabaseTime.milliseconds(ContinuousClock.now - started))"),
             ("Cache-Control", "no-store"),
             ("X-Frame-Options", "DENY"),
             ("X-Content-Type-Options", "nosniff"),
@@ -63,9 +62,9 @@ public struct Dashboard: Sendable {
         case ("GET", "executions"?) where path.count == 2: return try await executionPage(try executionID(path[1]), request)
         case ("GET", "dead-letters"?) where path.count == 1: return try await deadLettersPage(request)
         case ("GET", "workers"?) where path.count == 1:
-            return page("Workers", content: DashboardPages.workers(try await reader.workers()), request: request)
+            return page("Workers", content: DashboardPages.workers(try await sql { try await reader.workers() }), request: request)
         case ("GET", "reaper"?) where path.count == 1:
-            return page("Reaper", content: DashboardPages.reaper(try await reader.reaperLeader()), request: request)
+            return page("Reaper", content: DashboardPages.reaper(try await sql { try await reader.reaperLeader() }), request: request)
         case ("POST", _): return try await post(request)
         case ("GET", _): return page("Not found", status: 404, content: "<p>No such page.</p>", request: request)
         default: return .text("method not allowed\n", status: 405)
@@ -73,15 +72,15 @@ public struct Dashboard: Sendable {
     }
 
     func queuesPage(_ request: WebRequest) async throws -> WebResponse {
-        let metrics = try await reader.databaseMetrics()
-        let sends = try await reader.sendsInTheLastMinute()
+        let metrics = try await sql { try await reader.databaseMetrics() }
+        let sends = try await sql { try await reader.sendsInTheLastMinute() }
         return page("Queues", content: DashboardPages.queues(metrics, sends: sends, allowActions: token != nil), request: request)
     }
 
     func queuePage(_ name: QueueName, _ request: WebRequest) async throws -> WebResponse {
-        let settings = try await reader.settings(of: name)
-        let metrics = try await reader.databaseMetrics(queue: name)
-        let letters = try await reader.newestDeadLetters(queue: name, limit: 20)
+        let settings = try await sql { try await reader.settings(of: name) }
+        let metrics = try await sql { try await reader.databaseMetrics(queue: name) }
+        let letters = try await sql { try await reader.newestDeadLetters(queue: name, limit: 20) }
         return page("Queue \(name.rawValue)", content: DashboardPages.queue(
             name.rawValue, metrics: metrics, settings: settings, deadLetters: letters, allowActions: token != nil), request: request)
     }
@@ -98,21 +97,28 @@ public struct Dashboard: Sendable {
             guard let cursor = ExecutionCursor(token: token) else { throw MusterError(.invalidArgument, "after is not a page cursor") }
             return cursor
         }
-        let executions = try await reader.executions.page(status: status, pipeline: pipeline, after: cursor, limit: 50)
+        let executions = try await sql { try await reader.executions.page(status: status, pipeline: pipeline, after: cursor, limit: 50) }
         return page("Executions", content: DashboardPages.executions(executions, status: status, pipeline: pipeline), request: request)
     }
 
     func executionPage(_ id: UUID, _ request: WebRequest) async throws -> WebResponse {
-        let report = try await reader.executions.report(id)
+        let report = try await sql { try await reader.executions.report(id) }
         return page("Execution \(id.uuidString.lowercased())", content: DashboardPages.execution(report, allowActions: token != nil), request: request)
     }
 
     func deadLettersPage(_ request: WebRequest) async throws -> WebResponse {
         let queue = try request.query["queue"].flatMap { $0.isEmpty ? nil : $0 }.map(queueName)
-        let letters = try await reader.newestDeadLetters(queue: queue, limit: 50)
-        let queues = try await reader.queues().map(\.name.rawValue)
+        let letters = try await sql { try await reader.newestDeadLetters(queue: queue, limit: 50) }
+        let queues = try await sql { try await reader.queues() }.map(\.name.rawValue)
         return page("Dead letters", content: DashboardPages.deadLetters(
             letters, queue: queue?.rawValue, queues: queues, allowActions: token != nil), request: request)
+    }
+
+    /// Runs one read and counts its time as the request's database time.
+    func sql<T>(_ read: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        defer { DatabaseTime.current?.add(ContinuousClock.now - started) }
+        return try await read()
     }
 
     // MARK: - Actions

@@ -67,6 +67,13 @@ import Testing
         #expect(request.cookie("missing") == nil)
     }
 
+    @Test func serverTimingMillisecondsHaveTwoDecimals() {
+        #expect(DatabaseTime.milliseconds(.milliseconds(12) + .microseconds(340)) == "12.34")
+        #expect(DatabaseTime.milliseconds(.microseconds(5_050)) == "5.05")
+        #expect(DatabaseTime.milliseconds(.zero) == "0.00")
+        #expect(DatabaseTime.milliseconds(.seconds(2)) == "2000.00")
+    }
+
     @Test func tokensCompareWholly() {
         #expect(Dashboard.same("s3cret", "s3cret"))
         #expect(!Dashboard.same("s3cret", "s3cre"))
