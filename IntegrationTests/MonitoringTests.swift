@@ -90,6 +90,13 @@ import Testing
                 #expect(got["muster_reaper_leader"] == 0)
                 #expect(got["muster_up"] == 1 && got["muster_counts_estimated"] == 0)
             }
+            // The workers page's lease counts walk at most their cap (3 leased rows here).
+            try await TestDatabase.query("SELECT \(s).worker_heartbeat($1, 'host', 1, ARRAY['jobs'], 4, 0)", [fixture.client.options.workerID])
+            let full = try await fixture.client.workers(leaseCountCap: 100)
+            #expect(!full.capped && full.workers.first?.leasesHeld == 2 && full.workers.first?.leasesExpired == 1)
+            #expect(try await fixture.client.workers(leaseCountCap: 1).capped)
+            let unbounded = try await fixture.client.workers()
+            #expect(unbounded.map { [$0.id, "\($0.leasesHeld)", "\($0.leasesExpired)"] } == full.workers.map { [$0.id, "\($0.leasesHeld)", "\($0.leasesExpired)"] })
         }
     }
 

@@ -62,7 +62,8 @@ public struct Dashboard: Sendable {
         case ("GET", "executions"?) where path.count == 2: return try await executionPage(try executionID(path[1]), request)
         case ("GET", "dead-letters"?) where path.count == 1: return try await deadLettersPage(request)
         case ("GET", "workers"?) where path.count == 1:
-            return page("Workers", content: DashboardPages.workers(try await sql { try await reader.workers() }), request: request)
+            let (workers, capped) = try await sql { try await reader.workers(leaseCountCap: DatabaseMetric.defaultCountCap) }
+            return page("Workers", content: DashboardPages.workers(workers, leaseCountsCapped: capped), request: request)
         case ("GET", "reaper"?) where path.count == 1:
             return page("Reaper", content: DashboardPages.reaper(try await sql { try await reader.reaperLeader() }), request: request)
         case ("POST", _): return try await post(request)

@@ -174,8 +174,11 @@ enum DashboardPages {
             + "<h2>Timeline</h2>" + HTML.table(["at", "event", "detail"], timeline)
     }
 
-    static func workers(_ workers: [WorkerInfo]) -> String {
-        HTML.table(
+    static func workers(_ workers: [WorkerInfo], leaseCountsCapped: Bool) -> String {
+        let note = leaseCountsCapped
+            ? "<p class=\"notice\">More than \(DatabaseMetric.defaultCountCap) leases are held: lease counts are from the first \(DatabaseMetric.defaultCountCap) (lower bounds).</p>"
+            : ""
+        return note + HTML.table(
             ["worker", "host", "pid", "queues", "alive", "in flight", "leases held", "leases expired", "last heartbeat", "started"],
             workers.map {
                 [HTML.escape($0.id), HTML.escape($0.host), String($0.pid), HTML.escape($0.queues.joined(separator: ", ")),

@@ -32,14 +32,7 @@ extension MusterClient {
 
     /// Every worker row, live ones first, with the leases each holds.
     public func workers() async throws -> [WorkerInfo] {
-        try await run(inspectionSQL.workers, [], retry: .idempotent).rows.map { row in
-            WorkerInfo(
-                id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2), queues: try row.decode(3),
-                concurrency: try row.decode(4), inFlight: try row.decode(5), alive: try row.decode(6),
-                leasesHeld: try row.decode(7), leasesExpired: try row.decode(8), oldestLeaseSeconds: try row.decodeIfPresent(9),
-                lastHeartbeatSeconds: try row.decode(10), startedAt: try row.decode(11), stoppedAt: try row.decodeIfPresent(12)
-            )
-        }
+        try await run(inspectionSQL.workers, [], retry: .idempotent).rows.map(WorkerInfo.init(row:))
     }
 }
 
@@ -77,6 +70,18 @@ extension Executions {
             timeline: try await rows(sql.timeline, limited: false).map { row in
                 TimelineEvent(at: try row.decode(0), event: try row.decode(1), detail: try row.decodeIfPresent(2))
             }
+        )
+    }
+}
+
+extension WorkerInfo {
+    /// Decodes a row in `InspectionSQL.workers` column order.
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode(0), host: try row.decode(1), pid: try row.decode(2), queues: try row.decode(3),
+            concurrency: try row.decode(4), inFlight: try row.decode(5), alive: try row.decode(6),
+            leasesHeld: try row.decode(7), leasesExpired: try row.decode(8), oldestLeaseSeconds: try row.decodeIfPresent(9),
+            lastHeartbeatSeconds: try row.decode(10), startedAt: try row.decode(11), stoppedAt: try row.decodeIfPresent(12)
         )
     }
 }

@@ -80,6 +80,17 @@ extension MusterClient {
         }
     }
 
+    /// Every worker row, live ones first, with the leases each holds counted from at most
+    /// `leaseCountCap` leased messages (`workers()` counts them all); `capped` is true when
+    /// there were more, and the lease counts are then lower bounds.
+    public func workers(leaseCountCap: Int) async throws -> (workers: [WorkerInfo], capped: Bool) {
+        guard (1...100_000_000).contains(leaseCountCap) else {
+            throw MusterError(.invalidArgument, "leaseCountCap must be between 1 and 100000000")
+        }
+        let rows = try await run(monitoringSQL.workers, [leaseCountCap], retry: .idempotent).rows
+        return (try rows.map(WorkerInfo.init(row:)), try rows.first?.decode(13) ?? false)
+    }
+
     /// The newest dead letters of one queue, or of every queue (the newest `limit` of each,
     /// merged), newest first.
     public func newestDeadLetters(queue: QueueName? = nil, limit: Int = 50) async throws -> [DeadLetter] {

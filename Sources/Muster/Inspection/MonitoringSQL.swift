@@ -8,6 +8,7 @@ struct MonitoringSQL: Sendable {
     let executionsOfStatus: Statement
     let executionsOfPipeline: Statement
     let deadLettersPage: Statement
+    let workers: Statement
 
     init(schema: SchemaName) {
         let s = schema.quoted
@@ -36,6 +37,26 @@ struct MonitoringSQL: Sendable {
         executionsOfStatus = executions("executions_of_status", where: "status = $1 AND ", first: 2)
         executionsOfPipeline = executions(
             "executions_of_pipeline", where: "pipeline = $1 AND ($2::text IS NULL OR status = $2) AND ", first: 3)
+        // worker_overview's columns with the leases counted from at most $1 leased rows (the
+        // view counts every one: messages has no index on leased_by); the last column says
+        // whether the walk stopped at the cap.
+        workers = statement("workers", """
+            WITH leases AS (
+                SELECT m.leased_by, m.visible_at, m.last_read_at FROM \(s).messages AS m
+                WHERE m.state <> 'ready' AND m.state = 'leased' LIMIT $1
+            ), per_worker AS (
+                SELECT leased_by, count(*) FILTER (WHERE visible_at > now()) AS held,
+                       count(*) FILTER (WHERE visible_at <= now()) AS expired,
+                       extract(epoch FROM now() - min(last_read_at) FILTER (WHERE visible_at > now()))::float8 AS oldest
+                FROM leases GROUP BY leased_by
+            )
+            SELECT w.id, w.host, w.pid, w.queues, w.concurrency, w.in_flight, \(s).worker_is_alive(w) AS alive,
+                   coalesce(l.held, 0), coalesce(l.expired, 0), l.oldest,
+                   extract(epoch FROM now() - w.last_heartbeat_at)::float8, w.started_at, w.stopped_at,
+                   (SELECT count(*) FROM leases) >= $1
+            FROM \(s).workers AS w LEFT JOIN per_worker AS l ON l.leased_by = w.id
+            ORDER BY alive DESC, w.started_at DESC
+            """)
         // The newest dead letters of every queue: the newest $2 of each queue (its
         // (queue, dead_at) index), merged; or of one queue.
         deadLettersPage = statement("dead_letters_page", """
