@@ -26,6 +26,9 @@ struct BenchCommand: AsyncParsableCommand {
         case fanin
         /// Last member completion → callback handler start, `--samples` times; prints p50 and p99 ms.
         case callback
+        /// Sends at `--rate` to a no-op Worker for `--seconds` with a snapshot held through the
+        /// middle third; prints a CSV line every `--sample-seconds` (scripts/bench/soak.sh).
+        case soak
 
         /// Jobs one iteration completes.
         var jobsPerIteration: Int {
@@ -33,7 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .send1, .read1ack: return 1
             case .send100: return 100
             case .read10ack: return 10
-            case .drain, .latency, .latencyFloor, .fanout, .fanin, .callback: return 1
+            case .drain, .latency, .latencyFloor, .fanout, .fanin, .callback, .soak: return 1
             }
         }
     }
@@ -45,7 +48,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option var seconds = 8.0
     @Option(help: "drain/latency: worker concurrency.") var concurrency = 16
     @Flag(help: "drain: batch 10, prefetch 10 - concurrency, poll 50 ms instead of WorkerOptions() defaults.") var tuned = false
-    @Option(help: "latency: sends per second.") var rate = 50.0
+    @Option(help: "latency, soak: sends per second.") var rate = 50.0
+    @Option(name: .customLong("sample-seconds"), help: "soak: seconds between samples.") var sampleSeconds = 10.0
+    @Flag(name: .customLong("without-snapshot"), help: "soak: hold no snapshot (the calibration run).")
+    var withoutSnapshot = false
     @Option(help: "latency: false polls every --poll-interval instead of LISTEN.") var listen = true
     @Option(name: .customLong("poll-interval")) var pollInterval: DurationArgument?
     @Option(help: "fanout/fanin: members of the barrier.") var members = 100_000
@@ -65,6 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .fanout: return try await fanOut()
         case .fanin: return try await fanIn()
         case .callback: return try await callbackLatency()
+        case .soak: return try await soak()
         default: return try await statements()
         }
     }
@@ -117,7 +124,7 @@ struct BenchCommand: AsyncParsableCommand {
         print(String(format: "%.2f %.2f", p50 * 1000, p99 * 1000))
     }
 
-    private struct Stamp: Codable, Sendable { var sentAt: Double }
+    struct Stamp: Codable, Sendable { var sentAt: Double }
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
@@ -141,7 +148,7 @@ struct BenchCommand: AsyncParsableCommand {
                 guard !messages.isEmpty else { throw CommandFailure(message: "bench queue ran dry", status: 1) }
                 try await queue.ack(messages.map(\.lease))
                 return messages.count
-            case .drain, .latency, .latencyFloor, .fanout, .fanin, .callback:
+            case .drain, .latency, .latencyFloor, .fanout, .fanin, .callback, .soak:
                 throw CommandFailure(message: "\(workload) is not a statement workload", status: 2)
             }
         }
@@ -177,8 +184,17 @@ final class LatencySamples: Sendable {
     private let values = Mutex<[Double]>([])
     var count: Int { values.withLock { $0.count } }
     func add(_ value: Double) { values.withLock { $0.append(value) } }
-    func percentiles() -> (Double, Double) {
-        let sorted = values.withLock { $0.sorted() }
+    func percentiles() -> (Double, Double) { Self.percentiles(values.withLock { $0.sorted() }) }
+
+    /// The percentiles of the values added since the last call, which it clears.
+    func takePercentiles() -> (Double, Double) {
+        Self.percentiles(values.withLock { values in
+            defer { values.removeAll(keepingCapacity: true) }
+            return values.sorted()
+        })
+    }
+
+    private static func percentiles(_ sorted: [Double]) -> (Double, Double) {
         guard !sorted.isEmpty else { return (0, 0) }
         func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.down)))] }
         return (at(0.5), at(0.99))
