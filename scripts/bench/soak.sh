@@ -5,8 +5,9 @@
 # (idle in transaction after reading one row of a table that is not Muster's, as a report or
 # pg_dump would). Every 10 s: jobs/s, pickup latency p50/p99, the oldest xmin age, entries read
 # per scan of the ready index, HOT updates, sizes and dead tuples (muster bench --workload
-# soak prints the lines). Runs at two rates: 70 % of the drain rate measured first (or --rate)
-# and a low one (100/s); and the plain-SQL limit beside the first: pgbench enqueuing in batches
+# soak prints the lines). Runs at two rates: 70 % of the rate sustained beside the producer,
+# measured first (or --rate), and a low one (100/s); and the plain-SQL limit beside the first:
+# pgbench enqueuing in batches
 # and leasing with scripts/bench/limits/*.sql on one plain table at the same rate, under the
 # same held snapshot, sampled the same way (no pickup latency: pgbench cannot see it).
 # Writes docs/benchmarks/soak-*.csv (one line per sample) and the ## Soak section.
@@ -50,12 +51,25 @@ sql "VACUUM ANALYZE soak.messages" >/dev/null
 drain_rate=$("$muster" bench --database-url "$url" --schema soak --queue soak --workload drain --concurrency "$concurrency")
 [ "$(sql "SELECT count(*) FROM soak.messages")" -eq 0 ] || fail "the drain left messages"
 # The sustained rate: a prefilled drain has the database to itself, a soak shares it with the
-# producer's inserts. 30 s offered at the drain rate, without a snapshot: what is handled is
-# what the worker sustains beside the producer; 70 % of that is the high rate.
-reset_muster
-sustained=$("$muster" bench --database-url "$url" --schema soak --queue soak --workload soak --rate "$drain_rate" \
-  --seconds 30 --sample-seconds 30 --concurrency "$concurrency" --without-snapshot | awk -F, 'NR == 2 { print $3 }')
-[ -n "$sustained" ] || fail "the calibration run printed no sample"
+# producer's inserts (and offered more than it can take, the producer crowds the worker out).
+# Offer half the drain rate for 20 s without a snapshot, then 1.25 times more while the worker
+# handles at least 95 % of what is offered: the last rate it kept up with is the sustained one.
+offer() {
+  reset_muster
+  "$muster" bench --database-url "$url" --schema soak --queue soak --workload soak --rate "$1" \
+    --seconds 20 --sample-seconds 20 --concurrency "$concurrency" --without-snapshot | awk -F, 'NR == 2 { print $3 }'
+}
+sustained=${BENCH_RATE:+$((BENCH_RATE * 10 / 7))}
+offered=$(awk -v d="$drain_rate" 'BEGIN { printf "%d", d / 2 }')
+while [ -z "${BENCH_RATE:-}" ]; do
+  handled=$(offer "$offered")
+  [ -n "$handled" ] || fail "the calibration run printed no sample"
+  echo "soak: offered $offered/s, handled $handled/s" >&2
+  awk -v h="$handled" -v o="$offered" 'BEGIN { exit !(h >= 0.95 * o) }' || break
+  sustained=$offered
+  offered=$(awk -v o="$offered" 'BEGIN { printf "%d", o * 1.25 }')
+done
+[ "${sustained:-0}" -gt 0 ] || sustained=$(awk -v h="$handled" 'BEGIN { printf "%d", h }')
 high_rate=${BENCH_RATE:-$(awk -v d="$sustained" 'BEGIN { printf "%d", d * 0.7 }')}
 echo "soak: drain rate $drain_rate jobs/s, sustained beside a producer $sustained jobs/s; soaking at $high_rate/s and $low_rate/s for $minutes minutes each" >&2
 
@@ -190,7 +204,7 @@ out=$(mktemp)
   echo
   echo "Command: \`$BENCH_COMMAND\` ($(nproc) vCPU; each run $minutes minutes, samples every 10 s; the snapshot held from minute $((third / 60)) to minute $((2 * third / 60)))."
   echo
-  echo "Server: $(server_settings). Muster: one \`muster bench --workload soak\` process, batches of sends every 100 ms and a no-op Worker (concurrency $concurrency, defaults otherwise). Measured first: the drain of 20,000 prefilled messages, $drain_rate jobs/s; what the worker sustains beside the producer (30 s offered at that rate, no snapshot), $sustained jobs/s; the high rate is 70 % of the latter. Plain-SQL limit: pgbench on one plain table (scripts/bench/limits/enqueue_batch.sql at the same rate, lease.sql with 10 per lease) under the same held snapshot. Series: $high_csv, $low_csv, $plain_csv (one line per 10 s)."
+  echo "Server: $(server_settings). Muster: one \`muster bench --workload soak\` process, batches of sends every 100 ms and a no-op Worker (concurrency $concurrency, defaults otherwise). Measured first: the drain of 20,000 prefilled messages, $drain_rate jobs/s; the highest rate the worker kept up with beside the producer (20 s runs without a snapshot from half the drain rate up by 1.25×, while at least 95 % of the offered rate is handled), $sustained jobs/s; the high rate is 70 % of the latter. Plain-SQL limit: pgbench on one plain table (scripts/bench/limits/enqueue_batch.sql at the same rate, lease.sql with 10 per lease) under the same held snapshot. Series: $high_csv, $low_csv, $plain_csv (one line per 10 s)."
   echo
   echo "Per phase: jobs/s and the pickup p50 are means of the 10 s intervals, p99 the worst interval; entries read per scan of the ready index (\`messages_ready\`; \`q_pkey\` for the plain table) mean and max; HOT: share of updates that were HOT; size: the queue table and its indexes at the phase's last sample."
   echo
