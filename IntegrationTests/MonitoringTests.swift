@@ -207,6 +207,30 @@ import Testing
         }
     }
 
+    /// A session idle in a REPEATABLE READ transaction (a report, a pg_dump) holds back the
+    /// horizon: horizon_holders names it, and the scrape's xmin_horizon_age counts at least the
+    /// transactions committed since.
+    @Test func aHeldSnapshotShowsInHorizonHoldersAndTheScrape() async throws {
+        try await QueueFixture.with { fixture in
+            let report = try await TestDatabase.connect()
+            defer { Task { await report.close() } }
+            _ = try await report.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            _ = try await report.query("SELECT count(*) FROM pg_class")
+            let pid: Int = try await report.query("SELECT pg_backend_pid()").single().decode(0)
+            for n in 0..<5 { try await fixture.queue.send(QueueFixture.payload(n)) }
+            let holder = try await TestDatabase.query("""
+                SELECT kind, state, xmin_age FROM \(fixture.schema.quoted).horizon_holders WHERE holder = $1
+                """, ["\(pid)"]).single()
+            #expect(try holder.decode(0, as: String.self) == "session")
+            #expect(try holder.decode(1, as: String.self) == "idle in transaction")
+            let age: Int = try holder.decode(2)
+            #expect(age >= 5)
+            let horizon = try #require(try await fixture.client.databaseMetrics().first { $0.name == "xmin_horizon_age" })
+            #expect(horizon.value >= Double(age))
+            _ = try await report.query("COMMIT")
+        }
+    }
+
     @Test func badInputGetsAClearStatusAndNoPageReadsUnboundedly() async throws {
         try await QueueFixture.with { fixture in
             try await WebEndpoint.with(["dashboard", "--database-url", try TestDatabase.url(), "--schema", fixture.schema.name]) { endpoint in

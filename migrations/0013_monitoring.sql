@@ -9,6 +9,7 @@
 -- Objects:
 --   barriers_armed, executions_status, executions_pipeline   indexes the bounded reads walk
 --   barrier_members.trace                                    a member handler's trace context
+--   horizon_holders                                          what holds back vacuum's xmin horizon
 --   metrics_snapshot(integer)                                every database-side metric, one row each
 
 -- Open barriers and their age: the index holds only armed ones (few), in age order. Neither
@@ -26,6 +27,40 @@ COMMENT ON INDEX executions_pipeline IS 'Executions of one pipeline, newest firs
 
 ALTER TABLE barrier_members ADD COLUMN trace jsonb;
 COMMENT ON COLUMN barrier_members.trace IS 'Trace context of the handler span that completed the member (written only when a tracer is configured); the callback''s span links to these.';
+
+-- What holds back the xmin horizon: while any of these is old, vacuum can remove no row
+-- version that died after it began, in any table, and every queue read walks the dead index
+-- entries of what was handed out since (docs/operations.md ## Held snapshots and bloat).
+CREATE VIEW horizon_holders AS
+SELECT 'session' AS kind, a.pid::text AS holder, a.usename::text AS role, a.application_name,
+       a.client_addr::text AS client, a.state, age(a.backend_xmin) AS xmin_age,
+       now() - a.xact_start AS transaction_age, left(a.query, 200) AS query
+FROM pg_stat_activity AS a
+WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid()
+UNION ALL
+SELECT 'standby feedback', r.pid::text, r.usename::text, r.application_name, r.client_addr::text, r.state,
+       age(r.backend_xmin), NULL, NULL
+FROM pg_stat_replication AS r
+WHERE r.backend_xmin IS NOT NULL
+UNION ALL
+SELECT 'replication slot', s.slot_name::text, NULL, NULL, NULL, CASE WHEN s.active THEN 'active' ELSE 'inactive' END,
+       greatest(age(s.xmin), age(s.catalog_xmin)), NULL, NULL
+FROM pg_replication_slots AS s
+WHERE s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL
+UNION ALL
+SELECT 'prepared transaction', p.gid, p.owner::text, NULL, NULL, 'prepared', age(p.transaction), now() - p.prepared, NULL
+FROM pg_prepared_xacts AS p;
+
+COMMENT ON VIEW horizon_holders IS 'Sessions, standbys (hot_standby_feedback), replication slots and prepared transactions holding back the xmin horizon, oldest first when ordered by xmin_age: what keeps vacuum from removing dead rows.';
+COMMENT ON COLUMN horizon_holders.kind IS 'session, standby feedback, replication slot or prepared transaction.';
+COMMENT ON COLUMN horizon_holders.holder IS 'Backend pid, slot name or prepared transaction gid.';
+COMMENT ON COLUMN horizon_holders.role IS 'The role that owns it.';
+COMMENT ON COLUMN horizon_holders.application_name IS 'The session''s application_name.';
+COMMENT ON COLUMN horizon_holders.client IS 'The client address.';
+COMMENT ON COLUMN horizon_holders.state IS 'Session state (idle in transaction is the usual culprit), slot activity, or prepared.';
+COMMENT ON COLUMN horizon_holders.xmin_age IS 'How many transactions ago its horizon is: everything that died since cannot be vacuumed.';
+COMMENT ON COLUMN horizon_holders.transaction_age IS 'How long its transaction has been open.';
+COMMENT ON COLUMN horizon_holders.query IS 'The session''s current or last statement (first 200 characters).';
 
 -- Every database-side metric, one row each: the metric's name (without the muster_ prefix
 -- the exporter adds), its labels as a JSON object, its value, and whether the value is an
@@ -157,7 +192,11 @@ BEGIN
     metric := 'reaper_leader';
     SELECT count(*) INTO value FROM leader_leases AS l WHERE l.name = 'reaper' AND l.expires_at > now();
     RETURN NEXT;
+
+    metric := 'xmin_horizon_age';
+    SELECT coalesce(max(h.xmin_age), 0) INTO value FROM horizon_holders AS h;
+    RETURN NEXT;
 END
 $$;
 
-COMMENT ON FUNCTION metrics_snapshot(integer, text) IS 'Every database-side metric (queue depths by state, dead letters, oldest ready age, executions by status, open barriers, workers alive, reaper leader) at bounded cost: counts stop at cap and become planner estimates there.';
+COMMENT ON FUNCTION metrics_snapshot(integer, text) IS 'Every database-side metric (queue depths by state, dead letters, oldest ready age, executions by status, open barriers, workers alive, reaper leader, xmin horizon age) at bounded cost: counts stop at cap and become planner estimates there.';

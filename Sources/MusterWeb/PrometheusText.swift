@@ -18,6 +18,7 @@ public enum PrometheusText {
         ("barriers_oldest_open_age_seconds", "Age of the oldest armed barrier (0 when none)."),
         ("workers_alive", "Worker processes whose heartbeat is recent."),
         ("reaper_leader", "1 while a reaper holds an unexpired leader lease."),
+        ("xmin_horizon_age", "Transactions since the oldest snapshot still held (horizon_holders): vacuum removes nothing that died after it."),
     ]
 
     /// The exposition text for `metrics`, followed by `muster_up` (1: the snapshot was read),

@@ -69,7 +69,12 @@ while [ -z "${BENCH_RATE:-}" ]; do
   sustained=$offered
   offered=$(awk -v o="$offered" 'BEGIN { printf "%d", o * 1.25 }')
 done
-[ "${sustained:-0}" -gt 0 ] || sustained=$(awk -v h="$handled" 'BEGIN { printf "%d", h }')
+calibration="the highest rate the worker kept up with beside the producer (20 s runs without a snapshot from half the drain rate up by 1.25×, while at least 95 % of the offered rate is handled)"
+if [ "${sustained:-0}" -eq 0 ]; then
+  sustained=$(awk -v h="$handled" 'BEGIN { printf "%d", h }')
+  calibration="what the worker handled beside the producer when offered half the drain rate for 20 s without a snapshot ($offered/s offered: it fell behind already)"
+fi
+[ -z "${BENCH_RATE:-}" ] || calibration="given with --rate"
 high_rate=${BENCH_RATE:-$(awk -v d="$sustained" 'BEGIN { printf "%d", d * 0.7 }')}
 echo "soak: drain rate $drain_rate jobs/s, sustained beside a producer $sustained jobs/s; soaking at $high_rate/s and $low_rate/s for $minutes minutes each" >&2
 
@@ -204,13 +209,13 @@ out=$(mktemp)
   echo
   echo "Command: \`$BENCH_COMMAND\` ($(nproc) vCPU; each run $minutes minutes, samples every 10 s; the snapshot held from minute $((third / 60)) to minute $((2 * third / 60)))."
   echo
-  echo "Server: $(server_settings). Muster: one \`muster bench --workload soak\` process, batches of sends every 100 ms and a no-op Worker (concurrency $concurrency, defaults otherwise). Measured first: the drain of 20,000 prefilled messages, $drain_rate jobs/s; the highest rate the worker kept up with beside the producer (20 s runs without a snapshot from half the drain rate up by 1.25×, while at least 95 % of the offered rate is handled), $sustained jobs/s; the high rate is 70 % of the latter. Plain-SQL limit: pgbench on one plain table (scripts/bench/limits/enqueue_batch.sql at the same rate, lease.sql with 10 per lease) under the same held snapshot. Series: $high_csv, $low_csv, $plain_csv (one line per 10 s)."
+  echo "Server: $(server_settings). Muster: one \`muster bench --workload soak\` process, batches of sends every 100 ms and a no-op Worker (concurrency $concurrency, defaults otherwise). Measured first: the drain of 20,000 prefilled messages, $drain_rate jobs/s; $calibration, $sustained jobs/s; the high rate is 70 % of the latter. Plain-SQL limit: pgbench on one plain table (scripts/bench/limits/enqueue_batch.sql at the same rate, lease.sql with 10 per lease) under the same held snapshot. Series: $high_csv, $low_csv, $plain_csv (one line per 10 s)."
   echo
   echo "Per phase: jobs/s and the pickup p50 are means of the 10 s intervals, p99 the worst interval; entries read per scan of the ready index (\`messages_ready\`; \`q_pkey\` for the plain table) mean and max; HOT: share of updates that were HOT; size: the queue table and its indexes at the phase's last sample."
   echo
   echo "| run | phase | jobs/s | pickup p50 ms | pickup p99 ms | entries per scan | HOT % | oldest xmin age | table + indexes MiB | ready index MiB |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
-  summary "$high_csv" "Muster at $high_rate/s (70 % of drain)"
+  summary "$high_csv" "Muster at $high_rate/s (70 % of sustained)"
   summary "$plain_csv" "plain SQL at $high_rate/s" plain
   summary "$low_csv" "Muster at $low_rate/s"
   echo
