@@ -27,6 +27,25 @@ import Testing
         }
     }
 
+    /// The tables every message churns are vacuumed after 10,000 dead rows, unthrottled
+    /// (0014_autovacuum.sql); the history tables keep the server's defaults.
+    @Test func theHotTablesCarryTheirOwnAutovacuumSettings() async throws {
+        try await TestDatabase.withSchema { schema in
+            try await Migrator(database: try TestDatabase.configuration(), schema: schema).migrate()
+            func options(_ table: String) async throws -> [String] {
+                try await TestDatabase.query("SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass", ["\(schema.quoted).\(table)"])
+                    .single().decode(0)
+            }
+            let messages = try await options("messages")
+            for setting in ["autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=10000", "autovacuum_vacuum_cost_delay=0",
+                            "autovacuum_vacuum_insert_scale_factor=0", "autovacuum_vacuum_insert_threshold=10000"] {
+                #expect(messages.contains(setting), "\(messages)")
+            }
+            #expect(try await options("message_keys").contains("autovacuum_vacuum_threshold=10000"))
+            #expect(try await options("archive").isEmpty)
+        }
+    }
+
     @Test func statusCreatesNothing() async throws {
         try await TestDatabase.withSchema { schema in
             let migrator = try Migrator(database: try TestDatabase.configuration(), schema: schema)
