@@ -1,5 +1,6 @@
 import Foundation
 internal import MusterPostgres
+import Logging
 import Tracing
 
 /// Fan-out/fan-in barriers of a client's schema.
@@ -103,12 +104,16 @@ public struct Barriers: Sendable {
         public var barrierID: Int64
         public var key: String
         public var result: JSONPayload
+        /// The trace context of the span that completed it (headers as the bootstrapped tracer
+        /// injects them; empty without one), for its callback's span links.
+        public var trace: [String: String]
 
-        public init(lease: Lease, barrierID: Int64, key: String, result: JSONPayload) {
+        public init(lease: Lease, barrierID: Int64, key: String, result: JSONPayload, trace: [String: String] = [:]) {
             self.lease = lease
             self.barrierID = barrierID
             self.key = key
             self.result = result
+            self.trace = trace
         }
     }
 
@@ -123,6 +128,7 @@ public struct Barriers: Sendable {
     public func completeSucceeded(queue: QueueName, _ members: [SucceededMember]) async throws -> [MemberCompletion] {
         guard !members.isEmpty else { return [] }
         guard members.count <= 10_000 else { throw MusterError(.invalidArgument, "a batch holds at most 10000 members") }
+        await recordTraces(members)
         let parameters: [(any PostgresEncodable)?] = [
             queue.rawValue, members.map(\.lease.messageID), members.map(\.lease.readCount), members.map(\.barrierID),
             members.map(\.key), members.map { PostgresJSON(text: $0.result.text) },
@@ -158,10 +164,19 @@ public struct Barriers: Sendable {
         try await client.run(sql.barrier, [id], retry: .idempotent).rows.first.map(Self.barrier(from:))
     }
 
-    /// Records the trace context of the span completing a member (headers as the tracer
-    /// injects them), for its callback's span links. Only called while a tracer is bootstrapped.
-    func recordTrace(of barrierID: Int64, member key: String, context: [String: String]) async throws {
-        _ = try await client.run(sql.recordMemberTrace, [barrierID, key, PostgresJSON(text: try JSONPayload(encoding: context).text)], retry: .idempotent)
+    /// Records the trace contexts of the spans completing `members` (those that carry one),
+    /// for their callbacks' span links: one statement for the batch, before the completion, so
+    /// a callback enqueued by the completion finds them. Best effort: a failure leaves the
+    /// callback's span without those links and is logged at debug.
+    private func recordTraces(_ members: [SucceededMember]) async {
+        let traced = members.filter { !$0.trace.isEmpty }
+        guard !traced.isEmpty else { return }
+        do {
+            let traces = try traced.map { PostgresJSON(text: try JSONPayload(encoding: $0.trace).text) }
+            _ = try await client.run(sql.recordMemberTraces, [traced.map(\.barrierID), traced.map(\.key), traces], retry: .idempotent)
+        } catch {
+            client.logger.debug("could not record the members' traces", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The recorded trace contexts of a barrier's members (at most `limit`, ordered by key).

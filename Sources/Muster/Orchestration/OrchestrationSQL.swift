@@ -17,7 +17,7 @@ struct OrchestrationSQL: Sendable {
     let finalizeBarrier: Statement
     let barrier: Statement
     let members: Statement
-    let recordMemberTrace: Statement
+    let recordMemberTraces: Statement
     let traceMembers: Statement
     let memberTraces: Statement
     let tryClaim: Statement
@@ -78,11 +78,12 @@ struct OrchestrationSQL: Sendable {
             """)
         finalizeBarrier = statement("finalize_barrier", "SELECT finalized, acked FROM \(s).finalize_barrier($1, $2, $3, $4)")
         barrier = statement("barrier", "SELECT \(Self.barrierColumns) FROM \(s).barriers WHERE id = $1")
-        // Only while a tracer is bootstrapped (MessageTracing): the span that completed a
-        // member, and the callback's links to them (at most $2).
-        recordMemberTrace = statement("record_member_trace", """
-            UPDATE \(s).barrier_members SET trace = $3::jsonb
-            WHERE barrier_id = $1 AND member_key = $2 AND status = 'pending'
+        // Only while a tracer is bootstrapped (MessageTracing): the spans that completed a
+        // batch of members, and the callback's links to them (at most $2).
+        recordMemberTraces = statement("record_member_traces", """
+            UPDATE \(s).barrier_members AS m SET trace = t.trace
+            FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS t(barrier_id, member_key, trace)
+            WHERE m.barrier_id = t.barrier_id AND m.member_key = t.member_key AND m.status = 'pending'
             """)
         traceMembers = statement("trace_members", """
             UPDATE \(s).messages AS m SET headers = coalesce(m.headers, '{}') || $2::jsonb

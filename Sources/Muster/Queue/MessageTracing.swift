@@ -19,6 +19,15 @@ enum MessageTracing {
         InstrumentationSystem.tracer.inject(context, into: &headers, using: HeaderCarrier())
     }
 
+    /// The current span's context as the headers a message carries; empty without a tracer or
+    /// a current context. Computed once per send or completion, not once per message.
+    static func currentHeaders() -> [String: String] {
+        guard let context = ServiceContext.current, isEnabled else { return [:] }
+        var headers: [String: String] = [:]
+        inject(context, into: &headers)
+        return headers
+    }
+
     /// The span context a message's headers carry, or nil when they carry none.
     static func extract(_ headers: [String: String]) -> ServiceContext? {
         guard !headers.isEmpty else { return nil }

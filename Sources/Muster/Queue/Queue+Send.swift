@@ -64,7 +64,7 @@ extension Queue {
             name.rawValue,
             PostgresJSON(text: message.payload.text),
             message.dedupKey ?? DedupKeyGenerator.next(),
-            try headersJSON(message),
+            try headersJSON(message, trace: MessageTracing.currentHeaders()),
             message.task,
             message.executionID,
             message.priority,
@@ -72,10 +72,10 @@ extension Queue {
         ]
     }
 
-    /// The headers as JSON, with the current trace context injected (MessageTracing).
-    private func headersJSON(_ message: OutgoingMessage) throws -> PostgresJSON? {
-        var headers = message.headers
-        if let context = ServiceContext.current { MessageTracing.inject(context, into: &headers) }
+    /// The headers as JSON, with the sender's trace context (`MessageTracing.currentHeaders`,
+    /// once per send) added; a header the caller set keeps its value.
+    private func headersJSON(_ message: OutgoingMessage, trace: [String: String]) throws -> PostgresJSON? {
+        let headers = message.headers.merging(trace) { own, _ in own }
         return headers.isEmpty ? nil : PostgresJSON(text: try JSONPayload(encoding: headers).text)
     }
 
@@ -99,7 +99,8 @@ extension Queue {
             throw MusterError(.invalidArgument, "a batch holds at most 100000 messages (got \(messages.count))")
         }
         for message in messages { try message.validate() }
-        let headers = try messages.map(headersJSON)
+        let trace = MessageTracing.currentHeaders()
+        let headers = try messages.map { try headersJSON($0, trace: trace) }
         return [
             name.rawValue,
             messages.map { PostgresJSON(text: $0.payload.text) },

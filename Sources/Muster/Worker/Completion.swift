@@ -7,7 +7,9 @@ enum Completion: Sendable {
     typealias Continuation = @Sendable (Transaction) async throws -> Void
 
     case ack
-    case member(barrierID: Int64, key: String, result: JSONPayload)
+    /// `trace`: the handler span's context (`MessageTracing.currentHeaders`), empty without a
+    /// tracer; recorded with the completion for the callback's span links.
+    case member(barrierID: Int64, key: String, result: JSONPayload, trace: [String: String])
     /// `skipped`: the barrier was already finalized, the handler did not run.
     case finalize(barrierID: Int64, skipped: Bool, then: Continuation? = nil)
 }

@@ -56,18 +56,4 @@ enum HandlerSpan {
         span.end()
         return outcome
     }
-
-    /// Records the current span as the one that completed a barrier member, for the callback's
-    /// links. Best effort: a failure leaves the callback one link short, nothing more.
-    static func recordMember(barrierID: Int64, key: String, barriers: Barriers, logger: Logger) async {
-        guard MessageTracing.isEnabled, let context = ServiceContext.current else { return }
-        var carrier: [String: String] = [:]
-        MessageTracing.inject(context, into: &carrier)
-        guard !carrier.isEmpty else { return }
-        do {
-            try await barriers.recordTrace(of: barrierID, member: key, context: carrier)
-        } catch {
-            logger.debug("could not record the member's trace", metadata: ["error": "\(error)"])
-        }
-    }
 }

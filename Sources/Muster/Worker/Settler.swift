@@ -102,16 +102,16 @@ final class Settler: Sendable {
     private func writeMembers(_ batch: [FinishedDelivery]) async {
         await writeBatch(batch) { [worker] items in
             try await worker.client.barriers.completeSucceeded(queue: worker.queue, items.map { item in
-                guard case .succeeded(.member(let barrierID, let key, let result)) = item.outcome else {
+                guard case .succeeded(.member(let barrierID, let key, let result, let trace)) = item.outcome else {
                     preconditionFailure("only member completions go to the members lane")
                 }
-                return .init(lease: item.message.lease, barrierID: barrierID, key: key, result: result)
+                return .init(lease: item.message.lease, barrierID: barrierID, key: key, result: result, trace: trace)
             })
         } each: { delivery, outcome in
             guard outcome.applied else { return leaseWasLost(delivery.message, while: "completing the member") }
             metrics.acked.increment()
             metrics.membersCompleted.increment()
-            if outcome.fired, case .succeeded(.member(let barrierID, _, _)) = delivery.outcome {
+            if outcome.fired, case .succeeded(.member(let barrierID, _, _, _)) = delivery.outcome {
                 metrics.barriersFired.increment()
                 logger.info("last member completed; callback enqueued", metadata: [
                     "barrier_id": "\(barrierID)", "callback_message_id": "\(outcome.callbackMessageID ?? 0)",
@@ -233,8 +233,9 @@ final class Settler: Sendable {
         switch completion {
         case .ack:
             return try await queue.ack(lease)
-        case .member(let barrierID, let key, let result):
-            let outcome = try await client.barriers.completeSucceeded(queue: queueName, [.init(lease: lease, barrierID: barrierID, key: key, result: result)])
+        case .member(let barrierID, let key, let result, let trace):
+            let outcome = try await client.barriers.completeSucceeded(
+                queue: queueName, [.init(lease: lease, barrierID: barrierID, key: key, result: result, trace: trace)])
             return outcome.first?.applied ?? false
         case .finalize(let barrierID, _, let continuation):
             guard let continuation else {

@@ -24,14 +24,12 @@ extension Worker {
         task: String,
         _ handler: @escaping @Sendable (JSONPayload, HandlerContext) async throws -> JSONPayload
     ) {
-        let barriers = client.barriers
         handlers[task] = { payload, context in
             guard let barrierID = context.barrierID, let key = context.memberKey else {
                 throw NonRetryableError(MusterError(.invalidArgument, "message \(context.messageID) is not a barrier member (no muster-barrier/muster-member headers)"))
             }
             let result = try await handler(payload, context)
-            await HandlerSpan.recordMember(barrierID: barrierID, key: key, barriers: barriers, logger: context.logger)
-            return .member(barrierID: barrierID, key: key, result: result)
+            return .member(barrierID: barrierID, key: key, result: result, trace: MessageTracing.currentHeaders())
         }
     }
 
