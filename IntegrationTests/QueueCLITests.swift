@@ -249,6 +249,22 @@ import Testing
         }
     }
 
+    /// Pausing changes only `paused` (the CLI and the dashboard both call it), so it never
+    /// undoes a settings change made meanwhile; an unknown queue is an error that changes nothing.
+    @Test func pausingAndResumingChangeNoOtherSetting() async throws {
+        try await QueueFixture.with(settings: QueueSettings(maxAttempts: 7)) { fixture in
+            #expect(try await muster(["queue", "pause", "jobs"], schema: fixture.schema).status == 0)
+            let paused = try await fixture.client.settings(of: "jobs")
+            #expect(paused.paused && paused.maxAttempts == 7)
+            try await fixture.client.setPaused(false, queue: "jobs")
+            let resumed = try await fixture.client.settings(of: "jobs")
+            #expect(!resumed.paused && resumed.maxAttempts == 7)
+            await #expect(throws: MusterError.self) { try await fixture.client.setPaused(true, queue: "nosuchqueue") }
+            #expect(try await muster(["queue", "pause", "nosuchqueue"], schema: fixture.schema).status != 0)
+            #expect(try await fixture.count("queues") == 1)
+        }
+    }
+
     @Test func executionWaitFailsAtOnceWhenTheDatabaseCannotBeReached() async throws {
         // Port 1 refuses: waiting the whole timeout would not help.
         let result = try await ChildProcess.run([

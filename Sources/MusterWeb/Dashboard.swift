@@ -157,9 +157,7 @@ public struct Dashboard: Sendable {
             return .redirect(to: "/queues/\(HTML.urlComponent(queue.rawValue))")
         case ("queues", let verb) where path.count == 3 && (verb == "pause" || verb == "resume"):
             let queue = try queueName(path[1])
-            var settings = try await writer.settings(of: queue)
-            settings.paused = verb == "pause"
-            try await writer.updateQueue(queue, settings: settings)
+            try await writer.setPaused(verb == "pause", queue: queue)
             logger.info("dashboard \(verb)d a queue", metadata: ["queue": "\(queue)"])
             return .redirect(to: "/queues/\(HTML.urlComponent(queue.rawValue))")
         case ("executions", "cancel") where path.count == 3:

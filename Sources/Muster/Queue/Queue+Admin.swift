@@ -51,6 +51,13 @@ extension MusterClient {
         if rows.rows.isEmpty { throw MusterError.unknownQueue(name) }
     }
 
+    /// Pauses a queue (it accepts sends and hands out nothing) or resumes it, changing no other
+    /// setting. Throws `unknownQueue`.
+    public func setPaused(_ paused: Bool, queue name: QueueName) async throws {
+        let rows = try await run(queueSQL.setPaused, [name.rawValue, paused], retry: .idempotent)
+        if rows.rows.isEmpty { throw MusterError.unknownQueue(name) }
+    }
+
     /// A queue's settings. Throws `unknownQueue`.
     public func settings(of name: QueueName) async throws -> QueueSettings {
         let rows = try await run(queueSQL.queueSettings, [name.rawValue], retry: .idempotent)

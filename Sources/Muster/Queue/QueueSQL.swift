@@ -14,6 +14,7 @@ struct QueueSQL: Sendable {
     let deadLetter: Statement
     let createQueue: Statement
     let updateQueue: Statement
+    let setPaused: Statement
     let queueSettings: Statement
     let listQueues: Statement
     let deleteQueue: Statement
@@ -78,6 +79,10 @@ struct QueueSQL: Sendable {
                 max_payload_bytes = $8, archive_on_ack = $9, paused = $10, updated_at = now()
             WHERE name = $1
             RETURNING name
+            """)
+        // One column, so a pause never overwrites settings someone changed meanwhile.
+        setPaused = statement("set_paused", """
+            UPDATE \(s).queues SET paused = $2, updated_at = now() WHERE name = $1 RETURNING name
             """)
         queueSettings = statement("settings", "SELECT \(settingsColumns) FROM \(s).queues WHERE name = $1")
         listQueues = statement("list", "SELECT name, \(settingsColumns) FROM \(s).queues ORDER BY name")

@@ -186,10 +186,6 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     static func setPaused(_ paused: Bool, _ name: QueueName, _ database: DatabaseOptions) async throws {
-        try await database.withClient { client in
-            var settings = try await client.settings(of: name)
-            settings.paused = paused
-            try await client.updateQueue(name, settings: settings)
-        }
+        try await database.withClient { client in try await client.setPaused(paused, queue: name) }
     }
 }
