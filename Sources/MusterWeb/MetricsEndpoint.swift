@@ -18,8 +18,10 @@ public struct MetricsEndpoint: Sendable {
     }
 
     public func handle(_ request: WebRequest) async -> WebResponse {
-        guard request.path == "/metrics" else { return .text("not found: try /metrics\n", status: 404) }
-        guard request.method == "GET" || request.method == "HEAD" else { return .text("only GET\n", status: 405) }
+        await PrometheusEndpoint(scrape: scrape).handle(request)
+    }
+
+    func scrape() async -> String {
         let started = ContinuousClock.now
         var metrics: [DatabaseMetric]?
         do {
@@ -29,6 +31,6 @@ public struct MetricsEndpoint: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return .text(PrometheusText.render(metrics, scrapeSeconds: seconds), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        return PrometheusText.render(metrics, scrapeSeconds: seconds)
     }
 }

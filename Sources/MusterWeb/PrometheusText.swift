@@ -27,7 +27,11 @@ public enum PrometheusText {
     public static func render(_ metrics: [DatabaseMetric]?, scrapeSeconds: Double) -> String {
         var text = ""
         let byName = Dictionary(grouping: metrics ?? [], by: \.name)
-        for family in families {
+        // The documented families in their order, then any the schema returns that this binary
+        // does not know (a newer migration), so a scrape never drops one.
+        let known = Set(families.map(\.name))
+        let others = byName.keys.filter { !known.contains($0) }.sorted().map { (name: $0, help: "Muster database metric \($0).") }
+        for family in families + others {
             guard let samples = byName[family.name] else { continue }
             text += "# HELP muster_\(family.name) \(family.help)\n# TYPE muster_\(family.name) gauge\n"
             for sample in samples {

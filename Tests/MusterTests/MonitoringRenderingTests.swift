@@ -25,6 +25,11 @@ import Testing
         #expect(text.components(separatedBy: "# HELP muster_queue_ready ").count == 2)
     }
 
+    @Test func aFamilyThisBinaryDoesNotKnowIsStillExported() {
+        let text = PrometheusText.render([DatabaseMetric(name: "queue_future", labels: ["queue": "a"], value: 2, estimated: false)], scrapeSeconds: 0)
+        #expect(text.contains("# TYPE muster_queue_future gauge\nmuster_queue_future{queue=\"a\"} 2\n"))
+    }
+
     @Test func aFailedScrapeSaysDownAndNothingElse() {
         let text = PrometheusText.render(nil, scrapeSeconds: 5)
         #expect(text.contains("muster_up 0\n"))

@@ -72,11 +72,16 @@ struct DashboardCommand: AsyncParsableCommand {
     }
 }
 
-/// Serves `handler` at `address` until SIGTERM or SIGINT, printing the address once listening.
+/// Serves `handler` at `address` until SIGTERM or SIGINT (see `announcedServer`).
 private func serve(_ handler: @escaping WebServer.Handler, at address: ListenAddress, what: String, logger: Logger) async throws {
-    let server = WebServer(address: address, logger: logger, listening: { bound in
-        // Written at once (not through stdout's buffer): scripts wait for this line.
+    try await runUntilSignalled([announcedServer(handler, at: address, what: what, logger: logger)], logger: logger)
+}
+
+/// A server for `handler` at `address` that prints `serving <what> on http://host:port` once
+/// it listens (the port the system chose for port 0), the line tests and scripts wait for.
+func announcedServer(_ handler: @escaping WebServer.Handler, at address: ListenAddress, what: String, logger: Logger) -> WebServer {
+    WebServer(address: address, logger: logger, listening: { bound in
+        // Written at once (not through stdout's buffer).
         FileHandle.standardOutput.write(Data("serving \(what) on http://\(bound)\n".utf8))
     }, handler: handler)
-    try await runUntilSignalled([server], logger: logger)
 }

@@ -24,11 +24,7 @@ struct LibraryMetricsOptions: ParsableArguments {
         guard let listen else { return [] }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        return [WebServer(address: listen, logger: logger, listening: { bound in
-            FileHandle.standardOutput.write(Data("serving library metrics on http://\(bound)\n".utf8))
-        }) { request in
-            guard request.path == "/metrics" else { return .text("not found: try /metrics\n", status: 404) }
-            return .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
-        }]
+        let endpoint = PrometheusEndpoint { registry.emitToString() }
+        return [announcedServer(endpoint.handle, at: listen, what: "library metrics", logger: logger)]
     }
 }
