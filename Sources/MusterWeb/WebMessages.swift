@@ -69,9 +69,4 @@ public struct WebResponse: Sendable {
     public static func redirect(to location: String, headers: [(name: String, value: String)] = []) -> WebResponse {
         WebResponse(status: 303, headers: [("Location", location)] + headers)
     }
-
-    /// The value of a header (first match, case-insensitive).
-    public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
-    }
 }
