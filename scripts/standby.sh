@@ -15,7 +15,9 @@ muster=${MUSTER_BINARY:-$PWD/.build/debug/muster}
 bindir=${MUSTER_PG_BINDIR:-$(pg_config --bindir)}
 as_postgres=()
 [ "$(id -u)" -ne 0 ] || as_postgres=(/usr/sbin/runuser -u postgres --)
-pg() { "${as_postgres[@]}" "$bindir/$1" "${@:2}"; }
+# From /: the postgres user may not be allowed into the checkout (a clone under a mktemp -d
+# directory is 0700), and the tools say so on stderr, which callers read with the URL.
+pg() { (cd / && "${as_postgres[@]}" "$bindir/$1" "${@:2}"); }
 
 # The data directory of a `muster embedded` cluster directory.
 data_of() {

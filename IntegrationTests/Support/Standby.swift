@@ -12,7 +12,9 @@ struct Standby {
     /// Makes a standby of `primary`, runs `body` and destroys the standby afterwards.
     static func with<T>(of primary: EmbeddedServer, _ body: (Standby) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appending(path: "muster-standby-\(UUID().uuidString.prefix(8))").path
-        let url = try await script(["create", primary.directory, directory])
+        // The URL is the line the script prints last; anything a tool said before it is not.
+        let output = try await script(["create", primary.directory, directory])
+        let url = try #require(output.split(separator: "\n").last { $0.hasPrefix("postgresql://") }.map(String.init), "standby.sh create: \(output)")
         let standby = Standby(primary: primary, directory: directory, url: url)
         do {
             let value = try await body(standby)
