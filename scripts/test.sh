@@ -24,6 +24,7 @@ load_suites="BarrierLoadTests|DemoTests|ServerRestartTests|FailoverTests|CLIFuzz
 pooler_suites="QueueDeliveryTests|QueueSafetyTests|WorkerProcessTests|FaultToleranceTests|PipelineTests|BarrierFanInTests"
 pooler_terminating="terminatingEveryConnectionDuringARun|orchestratorKilledAfterItsFanOutCommits"
 pooler_skip="workerStartedWhileTheServerIsDown|ackSurvivesTermination|$pooler_terminating"
+# MUSTER_TEST_DIRECT_URL: the tests' own statements (TestDatabase.connect) stay on the server itself.
 through_pooler='MUSTER_TEST_DIRECT_URL=$MUSTER_TEST_DATABASE_URL MUSTER_TEST_DATABASE_URL=$MUSTER_TEST_PGBOUNCER_URL MUSTER_STATEMENTS=unnamed'
 
 scripts/ensure-postgres.sh

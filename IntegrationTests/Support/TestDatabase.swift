@@ -44,8 +44,13 @@ enum TestDatabase {
         MusterClient(database: try configuration(), schema: schema, options: try Self.options(options))
     }
 
+    /// A connection for the test's own statements (counts, time travel, terminations). In the
+    /// pooler phases (MUSTER_TEST_DIRECT_URL set) it goes to the server itself while the code
+    /// under test goes through PgBouncer: a backend a test terminates behind the pooler may be
+    /// handed to any client next, and the test's own reads must not be that client.
     static func connect() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(to: connectionString())
+        let direct = ProcessInfo.processInfo.environment["MUSTER_TEST_DIRECT_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        return try await PostgresConnection.connect(to: try direct.map(ConnectionString.init) ?? connectionString())
     }
 
     /// Runs `body` with a uniquely named schema and drops it afterwards, so tests can run in
