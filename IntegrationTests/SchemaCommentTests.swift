@@ -7,12 +7,13 @@ import Testing
 @Suite struct SchemaCommentTests {
     /// Tables (plain, partitioned, foreign), views and materialized views of the schema without
     /// a comment, and their columns without one, as "view name" / "column table.name".
+    /// Partitions are documented by their partitioned table (the reaper makes them daily).
     private static let uncommentedRelationsAndColumns = """
         SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'table ' END || c.relname
         FROM pg_class AS c
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE n.nspname = $1
-          AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+          AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND NOT c.relispartition
           AND obj_description(c.oid, 'pg_class') IS NULL
         UNION ALL
         SELECT 'column ' || c.relname || '.' || a.attname
@@ -20,7 +21,7 @@ import Testing
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
         JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         WHERE n.nspname = $1
-          AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+          AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND NOT c.relispartition
           AND col_description(c.oid, a.attnum) IS NULL
         ORDER BY 1
         """

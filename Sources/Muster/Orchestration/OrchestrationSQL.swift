@@ -28,6 +28,7 @@ struct OrchestrationSQL: Sendable {
     let resignLeadership: Statement
     let reap: Statement
     let sweepExecutions: Statement
+    let maintainHistoryPartitions: Statement
 
     /// Column order `Executions.execution(from:)` decodes.
     static let executionColumns = """
@@ -109,5 +110,6 @@ struct OrchestrationSQL: Sendable {
         resignLeadership = statement("resign_leadership", "SELECT \(s).resign_leadership($1, $2, $3)")
         reap = statement("reap", "SELECT kind, count FROM \(s).reap($1, $2, $3::interval, $4)")
         sweepExecutions = statement("sweep_executions", "SELECT \(s).sweep_executions($1, $2, $3::interval, $4)")
+        maintainHistoryPartitions = statement("maintain_history_partitions", "SELECT kind, count FROM \(s).maintain_history_partitions($1, $2)")
     }
 }

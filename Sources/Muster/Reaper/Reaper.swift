@@ -8,7 +8,7 @@ public import ServiceLifecycle
 /// Sweeps what nobody else will: barriers and executions past their deadline (failed once,
 /// naming the missing members; never while their work runs or waits out a retry backoff),
 /// expired claims, tombstones of terminal executions, archive and dead letters past
-/// retention, stale worker rows. A swift-service-lifecycle `Service`; run one in every
+/// retention (whole day partitions dropped, created days ahead), stale worker rows. A swift-service-lifecycle `Service`; run one in every
 /// worker process: a leader lease elects one at a time, and a new leader takes over about
 /// one lease period after the leader dies. Each sweep is fenced by the lease's token.
 public struct Reaper: Service {
@@ -60,7 +60,8 @@ public struct Reaper: Service {
                     let counts = try await sweep(token: token)
                     lastSweep = .now
                     // A full batch means more is waiting: sweep again after a breath, not an interval.
-                    if counts.values.contains(where: { $0 >= options.batchSize }) {
+                    // (Partition drops take whole days: their counts say nothing about a batch.)
+                    if counts.contains(where: { !Self.partitionKinds.contains($0.key) && $0.value >= options.batchSize }) {
                         lastSweep = nil
                         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(50)) }
                         continue
@@ -81,8 +82,9 @@ public struct Reaper: Service {
 
     /// Takes (or renews) leadership and sweeps once. Returns what the sweep did per kind
     /// (`expired_barriers`, `expired_executions`, `expired_claims`, `tombstones`,
-    /// `retention`, `stale_workers`, and `executions` past `executionRetention`), or nil when
-    /// another process leads.
+    /// `retention`, `stale_workers`, `executions` past `executionRetention`,
+    /// `partitions_created` ahead for archive and dead letters, and `partitions_dropped`:
+    /// the rows of the expired day partitions it dropped), or nil when another process leads.
     public func sweepOnce() async throws -> [String: Int]? {
         try options.validate()
         let row = try await client.run(
@@ -92,24 +94,35 @@ public struct Reaper: Service {
         return try await sweep(token: try row.decode(1))
     }
 
+    /// What `maintain_history_partitions` reports: partitions created, and the rows the dropped ones held.
+    static let partitionKinds: Set<String> = ["partitions_created", "partitions_dropped"]
+
     /// One sweep; logs and counts what it did.
     @discardableResult
     private func sweep(token: Int64) async throws -> [String: Int] {
-        let rows = try await client.run(
-            client.orchestrationSQL.reap, [holder, token, options.tombstoneRetention, options.batchSize], retry: .idempotent
-        )
-        var counts: [String: Int] = [:]
-        for row in rows.rows { counts[try row.decode(0)] = try row.decode(1) }
+        let sql = client.orchestrationSQL
+        // Partitions first: an expired day goes whole before the row sweep could take its rows one by one.
+        let partitions = try await kindCounts(sql.maintainHistoryPartitions, [holder, token])
+        var counts = try await kindCounts(sql.reap, [holder, token, options.tombstoneRetention, options.batchSize])
         if let retention = options.executionRetention, !counts.isEmpty {
             counts["executions"] = try await client.run(
-                client.orchestrationSQL.sweepExecutions, [holder, token, retention, options.batchSize], retry: .idempotent
+                sql.sweepExecutions, [holder, token, retention, options.batchSize], retry: .idempotent
             ).single().decodeIfPresent(0) ?? 0
         }
+        if !counts.isEmpty { counts.merge(partitions) { $1 } }
         for (kind, count) in counts {
             guard count > 0 else { continue }
             Counter(label: "muster_reaper_swept_total", dimensions: [("kind", kind)]).increment(by: count)
             logger.info("reaper swept", metadata: ["kind": "\(kind)", "count": "\(count)"])
         }
+        return counts
+    }
+
+    /// Runs a fenced sweep statement that returns (kind, count) rows.
+    private func kindCounts(_ statement: Statement, _ parameters: [(any PostgresEncodable)?]) async throws -> [String: Int] {
+        let rows = try await client.run(statement, parameters, retry: .idempotent)
+        var counts: [String: Int] = [:]
+        for row in rows.rows { counts[try row.decode(0)] = try row.decode(1) }
         return counts
     }
 }
