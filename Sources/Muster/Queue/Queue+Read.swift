@@ -25,6 +25,26 @@ extension Queue {
         return try rows.rows.map(Self.message(from:))
     }
 
+    /// `read` from `start` (nil: from the front of the queue), for a reader that keeps a
+    /// `ReadCursor`: returns the messages and where the next read should start.
+    func read(limit: Int, visibilityTimeout: Duration?, reader: String, from start: ReadPosition?) async throws
+        -> (messages: [ReceivedMessage], next: ReadPosition?) {
+        try Self.validate(limit: limit, visibilityTimeout: visibilityTimeout)
+        let rows = try await client.run(
+            sql.readFrom,
+            [name.rawValue, limit, visibilityTimeout, reader, start?.readyPriority, start?.readyID, start?.dueAfter],
+            retry: .once
+        )
+        var messages: [ReceivedMessage] = []
+        var next: ReadPosition?
+        for row in rows.rows {
+            next = ReadPosition(readyPriority: try row.decode(12), readyID: try row.decode(13), dueAfter: try row.decode(14))
+            // With nothing leased, the one row carries only the next start.
+            if try row.decodeIfPresent(0, as: Int64.self) != nil { messages.append(try Self.message(from: row)) }
+        }
+        return (messages, next)
+    }
+
     /// Long poll: like `read`, but when nothing is ready waits up to `waitUpTo` for a send to
     /// this queue (LISTEN/NOTIFY; sends notify once per transaction) and reads again. When
     /// LISTEN is off (`Options.useListenNotify`) it polls every `pollInterval`; when the

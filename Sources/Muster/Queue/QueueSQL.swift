@@ -6,6 +6,7 @@ struct QueueSQL: Sendable {
     let sendOne: Statement
     let notify: Statement
     let read: Statement
+    let readFrom: Statement
     let ack: Statement
     let archive: Statement
     let extend: Statement
@@ -48,6 +49,12 @@ struct QueueSQL: Sendable {
             SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
                    lease_expires_at, error_ct, last_error, attempt
             FROM \(s).read($1, $2, $3::interval, $4)
+            """)
+        readFrom = statement("read_from", """
+            SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
+                   lease_expires_at, error_ct, last_error, attempt,
+                   next_ready_priority, next_ready_id, next_due_after::text
+            FROM \(s).read_from($1, $2, $3::interval, $4, $5::smallint, $6, $7::timestamptz)
             """)
         ack = statement("ack", "SELECT id, acked FROM \(s).ack($1, $2::bigint[], $3::int[])")
         archive = statement("archive", "SELECT id, archived FROM \(s).archive($1, $2::bigint[], $3::int[])")

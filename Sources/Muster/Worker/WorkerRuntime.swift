@@ -138,14 +138,19 @@ final class WorkerRuntime: Sendable {
         let channel = queue.notificationChannel
         let listening = secondary ? false : (try? await hub.listen(channel)) ?? false
         var failures = 0
+        var cursor = ReadCursor()
         while !Task.isCancelled {
             guard let limit = await deliveries.startRead(in: budget, secondary: secondary) else { return }
             let token = hub.token(for: channel.name)
             let messages: [ReceivedMessage]
             do {
-                messages = try await uncancellable { [queue, visibilityTimeout, worker] in
-                    try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout, reader: worker.id)
+                let startedAt = ContinuousClock.now
+                let start = cursor.start(at: startedAt)
+                let read = try await uncancellable { [queue, visibilityTimeout, worker] in
+                    try await queue.read(limit: limit, visibilityTimeout: visibilityTimeout, reader: worker.id, from: start)
                 }
+                cursor.record(startedFrom: start, at: startedAt, took: .now - startedAt, next: read.next)
+                messages = read.messages
                 failures = 0
             } catch {
                 deliveries.readReturned([], limit: limit)
