@@ -253,7 +253,8 @@ import Testing
             }
             let before = try await contents()
 
-            #expect(try await Migrator(database: configuration, schema: schema).migrate().map(\.version) == [15])
+            let upgrade = try await Migrator(database: configuration, schema: schema).migrate().map(\.version)
+            #expect(upgrade.first == 15 && upgrade == Migration.bundled.dropFirst(14).map(\.version))
             #expect(try await contents() == before, "every row, every column")
             let kinds = try await TestDatabase.query(
                 "SELECT history || ':' || kind FROM \(s).history_partitions ORDER BY 1"

@@ -38,7 +38,7 @@ import Testing
             let lock = try await lockMessages(fixture)
             let worker = try fixture.startWorker(["--concurrency", "1"])
             defer { worker.kill(SIGKILL) }
-            try await stop(worker, whileBlockedIn: "read(", by: lock, fixture)
+            try await stop(worker, whileBlockedIn: "read_from(", by: lock, fixture)
             // The read leased the message once the lock went, and the stopping worker handed
             // it back rather than leaving it to expire in 600 s.
             let state = try #require(try await fixture.state(id))
