@@ -3,9 +3,10 @@
 # statements on the same server in the same run. Writes the section into docs/benchmarks.md,
 # then the hot-path targets read from it (## Targets). `all` runs the queue, barrier, worker
 # and statements suites on one server, one after the other; `dashboard` (page and /metrics
-# times over a 10,000,000-row history) and `soak` (bloat under a held snapshot, 3 runs of
-# --minutes each, 12 by default) run only when named.
-#   scripts/bench.sh queue|worker|barrier|statements|dashboard|soak|all [--runs 3] [--seconds 8] [--minutes 12] [--rate R] [--database-url URL]
+# times over a 10,000,000-row history), `soak` (bloat under a held snapshot, 3 runs of
+# --minutes each, 12 by default) and `retention` (a day of 1,000,000 archived rows dropped)
+# run only when named.
+#   scripts/bench.sh queue|worker|barrier|statements|dashboard|soak|retention|all [--runs 3] [--seconds 8] [--minutes 12] [--rate R] [--database-url URL]
 # Without --database-url it starts a throwaway cluster with durable settings (fsync and
 # synchronous_commit on) and removes it afterwards.
 set -euo pipefail
@@ -14,9 +15,9 @@ cd "$(dirname "$0")/.."
 suite=${1:-}
 [ $# -gt 0 ] && shift
 case "$suite" in
-  queue|worker|barrier|statements|dashboard|soak) suites=("scripts/bench/$suite.sh") ;;
+  queue|worker|barrier|statements|dashboard|soak|retention) suites=("scripts/bench/$suite.sh") ;;
   all) suites=(scripts/bench/queue.sh scripts/bench/barrier.sh scripts/bench/worker.sh scripts/bench/statements.sh) ;;
-  *) echo "usage: scripts/bench.sh queue|worker|barrier|statements|dashboard|soak|all [--runs N] [--seconds S] [--minutes M] [--rate R] [--database-url URL]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh queue|worker|barrier|statements|dashboard|soak|retention|all [--runs N] [--seconds S] [--minutes M] [--rate R] [--database-url URL]" >&2; exit 2 ;;
 esac
 
 export BENCH_RUNS=3 BENCH_SECONDS=8

@@ -37,10 +37,16 @@ create)
   [ "$(id -u)" -ne 0 ] || chown postgres "$standby_dir" "$standby_dir/run"
   data="$standby_dir/data"
   pg pg_basebackup -D "$data" -R -X stream -c fast -d "$primary_url" >/dev/null
-  port=$(scripts/free-port.sh)
-  # The copied muster.conf is the primary's: its own port and socket directory.
-  sed -i -e "s|^port = .*|port = $port|" -e "s|^unix_socket_directories = .*|unix_socket_directories = '$standby_dir/run'|" "$data/muster.conf"
-  pg pg_ctl start -w -t 60 -D "$data" -l "$data/postgres.log" >/dev/null
+  # The copied muster.conf is the primary's: its own port and socket directory. A port found
+  # free may be taken by another test's server before this one binds it: then another port.
+  for attempt in 1 2 3; do
+    port=$(scripts/free-port.sh)
+    sed -i -e "s|^port = .*|port = $port|" -e "s|^unix_socket_directories = .*|unix_socket_directories = '$standby_dir/run'|" "$data/muster.conf"
+    pg pg_ctl start -w -t 60 -D "$data" -l "$data/postgres.log" >/dev/null && break
+    echo "standby: the server did not start on port $port (attempt $attempt); its log:" >&2
+    tail -n 5 "$data/postgres.log" >&2
+    [ "$attempt" -lt 3 ] || exit 1
+  done
   psql "$primary_url" -qAtc "ALTER SYSTEM SET synchronous_standby_names = '*'" -c "SELECT pg_reload_conf()" >/dev/null
   for _ in $(seq 1 100); do
     [ "$(psql "$primary_url" -qAtc "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")" = 1 ] && break

@@ -2,10 +2,11 @@
 # The one test command: builds, starts a throwaway PostgreSQL 15, runs every unit and
 # integration test against it, removes it, and fails when no test ran.
 #   scripts/test.sh [swift test options, e.g. --filter Migrations]
-# Without options it runs six phases on one server: everything except the load suites;
+# Without options it runs seven phases on one server: everything except the load suites;
 # the load suites alone; then the pooler suites twice through PgBouncer in transaction mode
 # (LISTEN on a direct connection, then polling), and its backend-terminating tests alone;
-# last the tracing tests, the only phase with a tracer bootstrapped. No test races the clock
+# the tracing tests, the only phase with a tracer bootstrapped; last the suites that need the
+# database to themselves (a REINDEX CONCURRENTLY waits for every older transaction in it). No test races the clock
 # (scripts/test-under-load.sh proves it with every core busy); the split only keeps the load
 # suites' own worker pools and server restarts from queueing behind 150 other tests for
 # connections.
@@ -14,6 +15,8 @@ cd "$(dirname "$0")/.."
 
 # Suites that saturate the machine (a regex for --skip/--filter); run after the rest.
 load_suites="BarrierLoadTests|DemoTests|ServerRestartTests|FailoverTests|CLIFuzzTests"
+# Suites that wait for every other transaction of the database: run alone, last.
+quiet_suites="IndexCompactionIntegrationTests"
 # Suites run again through PgBouncer in transaction mode (scripts/with-pgbouncer.sh), once
 # with LISTEN on a direct connection and once polling. Left out there: tests that start a
 # server of their own (PgBouncer is not in front of it); the ack-after-termination tests,
@@ -39,12 +42,13 @@ if [ $# -gt 0 ]; then
   phases=("$quoted")
 else
   phases=(
-    "--skip $(printf '%q' "$load_suites")"
+    "--skip $(printf '%q' "$load_suites|$quiet_suites")"
     "--filter $(printf '%q' "$load_suites")"
     "--filter $(printf '%q' "$pooler_suites") --skip $(printf '%q' "$pooler_skip") # env $through_pooler MUSTER_LISTEN_URL=\$MUSTER_TEST_DATABASE_URL"
     "--filter $(printf '%q' "$pooler_suites") --skip $(printf '%q' "$pooler_skip|longPollWakesOnSend") # env $through_pooler"
     "--filter $(printf '%q' "$pooler_terminating") # env $through_pooler MUSTER_LISTEN_URL=\$MUSTER_TEST_DATABASE_URL"
     "--filter TracingTests # env MUSTER_TEST_TRACING=1"
+    "--filter $(printf '%q' "$quiet_suites")"
   )
 fi
 

@@ -29,6 +29,7 @@ struct OrchestrationSQL: Sendable {
     let reap: Statement
     let sweepExecutions: Statement
     let maintainHistoryPartitions: Statement
+    let hotIndexSizes: Statement
 
     /// Column order `Executions.execution(from:)` decodes.
     static let executionColumns = """
@@ -111,5 +112,9 @@ struct OrchestrationSQL: Sendable {
         reap = statement("reap", "SELECT kind, count FROM \(s).reap($1, $2, $3::interval, $4)")
         sweepExecutions = statement("sweep_executions", "SELECT \(s).sweep_executions($1, $2, $3::interval, $4)")
         maintainHistoryPartitions = statement("maintain_history_partitions", "SELECT kind, count FROM \(s).maintain_history_partitions($1, $2)")
+        hotIndexSizes = statement("hot_index_sizes", """
+            SELECT c.relname::text, h.bytes, h.compact_bytes, h.valid, extract(epoch FROM \(s).oldest_snapshot_age())::float8
+            FROM \(s).hot_index_sizes AS h JOIN pg_class AS c ON c.oid = h.index
+            """)
     }
 }

@@ -60,7 +60,7 @@ public struct Reaper: Service {
                     let counts = try await sweep(token: token)
                     lastSweep = .now
                     // A full batch means more is waiting: sweep again after a breath, not an interval.
-                    // (Partition drops take whole days: their counts say nothing about a batch.)
+                    // (Partition drops take whole days, rebuilds one index: no batch counts.)
                     if counts.contains(where: { !Self.partitionKinds.contains($0.key) && $0.value >= options.batchSize }) {
                         lastSweep = nil
                         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(50)) }
@@ -83,8 +83,9 @@ public struct Reaper: Service {
     /// Takes (or renews) leadership and sweeps once. Returns what the sweep did per kind
     /// (`expired_barriers`, `expired_executions`, `expired_claims`, `tombstones`,
     /// `retention`, `stale_workers`, `executions` past `executionRetention`,
-    /// `partitions_created` ahead for archive and dead letters, and `partitions_dropped`:
-    /// the rows of the expired day partitions it dropped), or nil when another process leads.
+    /// `partitions_created` ahead for archive and dead letters, `partitions_dropped`: the rows
+    /// of the expired day partitions it dropped, and `indexes_rebuilt`: 1 when it rebuilt a
+    /// bloated hot index), or nil when another process leads.
     public func sweepOnce() async throws -> [String: Int]? {
         try options.validate()
         let row = try await client.run(
@@ -94,8 +95,8 @@ public struct Reaper: Service {
         return try await sweep(token: try row.decode(1))
     }
 
-    /// What `maintain_history_partitions` reports: partitions created, and the rows the dropped ones held.
-    static let partitionKinds: Set<String> = ["partitions_created", "partitions_dropped"]
+    /// What `maintain_history_partitions` and the index compaction report: no batch counts.
+    static let partitionKinds: Set<String> = ["partitions_created", "partitions_dropped", "indexes_rebuilt"]
 
     /// One sweep; logs and counts what it did.
     @discardableResult
@@ -110,6 +111,9 @@ public struct Reaper: Service {
             ).single().decodeIfPresent(0) ?? 0
         }
         if !counts.isEmpty { counts.merge(partitions) { $1 } }
+        if options.compactsHotIndexes && !counts.isEmpty {
+            counts["indexes_rebuilt"] = try await compactHotIndexes() ? 1 : 0
+        }
         for (kind, count) in counts {
             guard count > 0 else { continue }
             Counter(label: "muster_reaper_swept_total", dimensions: [("kind", kind)]).increment(by: count)

@@ -1,0 +1,66 @@
+import Foundation
+import Muster
+import Testing
+@testable import MusterPostgres
+
+/// The reaper rebuilds a hot index that churn left far larger than its live entries need
+/// (0017_index_compaction.sql), and drops what an interrupted rebuild left behind.
+@Suite struct IndexCompactionIntegrationTests {
+    private func indexBytes(_ schema: SchemaName, _ index: String) async throws -> Int64 {
+        try await TestDatabase.query("SELECT pg_relation_size($1::regclass)", ["\(schema.quoted).\(index)"]).single().decode(0)
+    }
+
+    @Test func anIndexLeftLargeByChurnIsRebuiltAndAnInterruptedRebuildsCopyIsDropped() async throws {
+        try await QueueFixture.with { fixture in
+            let s = fixture.schema.quoted
+            // 60,000 messages sent, leased and acked: messages_ready grew with them and, once
+            // vacuum has emptied it, keeps its size.
+            try await TestDatabase.query("""
+                SELECT count(*) FROM \(s).send_batch('jobs', array_fill('{}'::jsonb, ARRAY[60000]),
+                    ARRAY(SELECT 'k' || g FROM generate_series(1, 60000) AS g), NULL, array_fill('t'::text, ARRAY[60000]), notify => false)
+                """)
+            try await TestDatabase.query("UPDATE \(s).messages SET state = 'leased', visible_at = now() + interval '1 hour'")
+            try await TestDatabase.query("DELETE FROM \(s).messages")
+            try await TestDatabase.query("VACUUM ANALYZE \(s).messages")
+            let grown = try await indexBytes(fixture.schema, "messages_ready")
+            #expect(grown > 1 << 20, "\(grown) bytes")
+            let estimate = try await TestDatabase.query(
+                "SELECT compact_bytes FROM \(s).hot_index_sizes WHERE index = '\(s).messages_ready'::regclass"
+            ).single().decode(0, as: Int64.self)
+            #expect(estimate < grown / 3)
+
+            // messages_pending and messages_pkey grew too: one index per sweep, the worst first,
+            // then nothing.
+            let reaper = Reaper(client: fixture.client)
+            var rebuilds = 0
+            while try await reaper.sweepOnce()?["indexes_rebuilt"] == 1 { rebuilds += 1 }
+            #expect(rebuilds == 3)
+            let rebuilt = try await indexBytes(fixture.schema, "messages_ready")
+            #expect(rebuilt < grown / 10, "\(grown) → \(rebuilt) bytes")
+            let left = try await TestDatabase.query(
+                "SELECT count(*) FROM \(s).hot_index_sizes WHERE bytes > greatest(1048576, 3 * compact_bytes)"
+            ).single().decode(0, as: Int.self)
+            #expect(left == 0)
+
+            // A rebuild cancelled halfway leaves an invalid copy named *_ccnew: the next sweep drops it.
+            try await TestDatabase.query("CREATE INDEX messages_ready_ccnew ON \(s).messages (queue, priority, id) WHERE state = 'ready'")
+            try await TestDatabase.query("UPDATE pg_index SET indisvalid = false WHERE indexrelid = '\(s).messages_ready_ccnew'::regclass")
+            #expect(try await reaper.sweepOnce()?["indexes_rebuilt"] == 0)
+            #expect(try await TestDatabase.query("SELECT to_regclass('\(s).messages_ready_ccnew') IS NULL").single().decode(0, as: Bool.self))
+        }
+    }
+
+    @Test func anOpenSnapshotShowsItsAge() async throws {
+        try await QueueFixture.with { fixture in
+            let s = fixture.schema.quoted
+            let report = try await TestDatabase.connect()
+            try await report.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            try await report.query("SELECT count(*) FROM pg_class")
+            try await report.query("SELECT pg_sleep(0.05)")
+            let age = try await TestDatabase.query("SELECT extract(epoch FROM \(s).oldest_snapshot_age())::float8").single().decode(0, as: Double.self)
+            #expect(age >= 0.05)
+            try await report.query("COMMIT")
+            await report.close()
+        }
+    }
+}
