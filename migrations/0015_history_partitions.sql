@@ -245,30 +245,40 @@ COMMENT ON FUNCTION maintain_history_partitions(text, bigint) IS 'The reaper''s 
 -- retention than others sharing its day, and the default partition. One day of grace past
 -- the retention, so a day whose queues share one retention is dropped whole first. Rows are
 -- addressed by their primary key: a ctid is only unique within one partition.
-CREATE OR REPLACE FUNCTION sweep_retention(batch_size integer DEFAULT 10000) RETURNS bigint
+CREATE FUNCTION sweep_history_rows(batch_size integer DEFAULT 10000) RETURNS bigint
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    swept bigint := 0;
-    step  bigint;
+    archived bigint;
+    dead     bigint;
 BEGIN
-    PERFORM check_sweep_arguments(sweep_retention.batch_size);
+    PERFORM check_sweep_arguments(sweep_history_rows.batch_size);
     DELETE FROM archive AS a USING (
         SELECT x.id, x.archived_at FROM archive AS x JOIN queues AS q ON q.name = x.queue
         WHERE x.archived_at < now() - q.retention - interval '1 day' LIMIT batch_size) AS e
     WHERE a.id = e.id AND a.archived_at = e.archived_at;
-    GET DIAGNOSTICS step = ROW_COUNT;
-    swept := swept + step;
+    GET DIAGNOSTICS archived = ROW_COUNT;
     DELETE FROM dead_letters AS d USING (
         SELECT x.id, x.dead_at FROM dead_letters AS x JOIN queues AS q ON q.name = x.queue
         WHERE x.dead_at < now() - q.retention - interval '1 day' LIMIT batch_size) AS e
     WHERE d.id = e.id AND d.dead_at = e.dead_at;
-    GET DIAGNOSTICS step = ROW_COUNT;
-    swept := swept + step;
+    GET DIAGNOSTICS dead = ROW_COUNT;
+    RETURN archived + dead;
+END
+$$;
+
+COMMENT ON FUNCTION sweep_history_rows(integer) IS 'Deletes up to batch_size archive rows and as many dead letters that are one day past their queue''s retention (what a day partition drop does not take); returns how many.';
+
+CREATE OR REPLACE FUNCTION sweep_retention(batch_size integer DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    step bigint;
+BEGIN
+    PERFORM check_sweep_arguments(sweep_retention.batch_size);
     DELETE FROM message_keys WHERE ctid IN (
         SELECT k.ctid FROM message_keys AS k JOIN queues AS q ON q.name = k.queue
         WHERE k.created_at < now() - q.dedup_window LIMIT batch_size);
     GET DIAGNOSTICS step = ROW_COUNT;
-    RETURN swept + step;
+    RETURN sweep_history_rows(batch_size) + step;
 END
 $$;
 

@@ -158,6 +158,7 @@ summary() {
       if (!plain) { p50[p] += $(col["pickup_p50_ms"]); if ($(col["pickup_p99_ms"]) > p99[p]) p99[p] = $(col["pickup_p99_ms"]) }
       e = plain ? $(col["q_pkey_entries_per_scan"]) : $(col["ready_entries_per_scan"])
       entries[p] += e; if (e > emax[p]) emax[p] = e
+      if (!plain) { d = $(col["pending_entries_per_scan"]); due[p] += d; if (d > dmax[p]) dmax[p] = d }
       hot[p] += $(col["hot_update_pct"])
       if ($(col["xmin_age"]) > xmin[p]) xmin[p] = $(col["xmin_age"])
       size[p] = plain ? $(col["q_bytes"]) + $(col["q_pkey_bytes"]) : $(col["messages_bytes"]) + $(col["messages_pkey_bytes"]) + $(col["messages_ready_bytes"]) + $(col["messages_pending_bytes"])
@@ -167,9 +168,10 @@ summary() {
       split("before held after", phases, " ")
       for (k = 1; k <= 3; k++) {
         p = phases[k]; if (!n[p]) continue
-        printf "| %s | %s | %.1f | %s | %s | %.1f (max %.0f) | %.0f | %d | %.1f | %.1f |\n", label, p, jobs[p] / n[p],
+        printf "| %s | %s | %.1f | %s | %s | %.1f (max %.0f) | %s | %.0f | %d | %.1f | %.1f |\n", label, p, jobs[p] / n[p],
           plain ? "–" : sprintf("%.1f", p50[p] / n[p]), plain ? "–" : sprintf("%.1f", p99[p]),
-          entries[p] / n[p], emax[p], hot[p] / n[p], xmin[p], size[p] / 1048576, idx[p] / 1048576
+          entries[p] / n[p], emax[p], plain ? "–" : sprintf("%.1f (max %.0f)", due[p] / n[p], dmax[p]),
+          hot[p] / n[p], xmin[p], size[p] / 1048576, idx[p] / 1048576
       }
     }' "$1"
 }
@@ -211,10 +213,10 @@ out=$(mktemp)
   echo
   echo "Server: $(server_settings). Muster: one \`muster bench --workload soak\` process, batches of sends every 100 ms and a no-op Worker (concurrency $concurrency, defaults otherwise). Measured first: the drain of 20,000 prefilled messages, $drain_rate jobs/s; $calibration, $sustained jobs/s; the high rate is 70 % of the latter. Plain-SQL limit: pgbench on one plain table (scripts/bench/limits/enqueue_batch.sql at the same rate, lease.sql with 10 per lease) under the same held snapshot. Series: $high_csv, $low_csv, $plain_csv (one line per 10 s)."
   echo
-  echo "Per phase: jobs/s and the pickup p50 are means of the 10 s intervals, p99 the worst interval; entries read per scan of the ready index (\`messages_ready\`; \`q_pkey\` for the plain table) mean and max; HOT: share of updates that were HOT; size: the queue table and its indexes at the phase's last sample."
+  echo "Per phase: jobs/s and the pickup p50 are means of the 10 s intervals, p99 the worst interval; entries read per scan of the ready index (\`messages_ready\`, two scans per read, the one for more urgent priorities empty here; \`q_pkey\` for the plain table) and of the due index (\`messages_pending\`), mean and max of the intervals; HOT: share of updates that were HOT; size: the queue table and its indexes at the phase's last sample. A \`Reaper\` runs in the Muster process, as in every worker process."
   echo
-  echo "| run | phase | jobs/s | pickup p50 ms | pickup p99 ms | entries per scan | HOT % | oldest xmin age | table + indexes MiB | ready index MiB |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| run | phase | jobs/s | pickup p50 ms | pickup p99 ms | entries per scan | due entries per scan | HOT % | oldest xmin age | table + indexes MiB | ready index MiB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   summary "$high_csv" "Muster at $high_rate/s (70 % of sustained)"
   summary "$plain_csv" "plain SQL at $high_rate/s" plain
   summary "$low_csv" "Muster at $low_rate/s"

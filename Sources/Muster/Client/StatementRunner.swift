@@ -25,10 +25,21 @@ struct Statement: Sendable {
 /// Whether a statement may be repeated after a lost connection.
 struct RetryPolicy: Sendable {
     fileprivate let retriesOnConnectionLoss: Bool
-    /// Safe to repeat: fenced acks and extensions, dedup-keyed sends, idempotent updates.
+    /// Repeated only this soon after the first attempt started; nil: whenever.
+    fileprivate var horizon: Duration?
+    /// Safe to repeat: fenced acks and extensions, idempotent updates.
     static let idempotent = RetryPolicy(retriesOnConnectionLoss: true)
     /// Not safe to repeat (a read would lease more messages).
     static let once = RetryPolicy(retriesOnConnectionLoss: false)
+    /// Safe to repeat while the dedup ledger still holds the send's generated keys
+    /// (`DedupKeyGenerator.retryHorizon`); later the outcome stays unknown (`connectionLost`).
+    static let dedupKeyed = RetryPolicy(retriesOnConnectionLoss: true, horizon: DedupKeyGenerator.retryHorizon)
+
+    /// Whether a statement whose connection was lost `elapsed` after its first attempt
+    /// started may run again.
+    func repeatsAfterConnectionLoss(elapsed: Duration) -> Bool {
+        retriesOnConnectionLoss && horizon.map { elapsed <= $0 } ?? true
+    }
 }
 
 extension MusterClient {
@@ -78,12 +89,14 @@ extension MusterClient {
     /// back for a deadlock or a serialization failure (then nothing happened, so any
     /// operation, even a read, may run again).
     func withRetry<T>(_ policy: RetryPolicy, _ operation: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
         do {
             return try await translatingErrors(operation)
         } catch let error as MusterError where error.isRolledBackConflict {
             logger.info("deadlock or serialization failure; running the statement once more", metadata: ["error": "\(error)"])
             return try await translatingErrors(operation)
-        } catch let error as MusterError where error.code == .connectionLost && policy.retriesOnConnectionLoss {
+        } catch let error as MusterError
+                    where error.code == .connectionLost && policy.repeatsAfterConnectionLoss(elapsed: .now - started) {
             logger.info("connection lost; retrying an idempotent statement once", metadata: ["error": "\(error)"])
             return try await translatingErrors(operation)
         }

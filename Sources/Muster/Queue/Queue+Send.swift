@@ -9,7 +9,7 @@ extension Queue {
     public func send(_ message: OutgoingMessage) async throws -> SendResult {
         try await traced(1) {
             let parameters = try sendParameters(message) + [false]
-            let rows = try await client.run(sql.sendOne, parameters, retry: .idempotent)
+            let rows = try await client.run(sql.sendOne, parameters, retry: .dedupKeyed)
             if message.delay <= .zero { client.wakeUps.poke(notificationChannel.name) }
             return try Self.sendResult(rows)
         }
@@ -17,8 +17,9 @@ extension Queue {
 
     /// Sends messages in one statement and one round trip, returning one result per message
     /// in order. A message without a dedup key gets a generated one, which makes the send safe
-    /// to retry after an ambiguous commit: it is retried once on a fresh connection and
-    /// enqueues once. A duplicate key returns the existing message's id.
+    /// to retry after an ambiguous commit: it is retried once on a fresh connection (within 4
+    /// minutes of the first attempt; later the `connectionLost` error is thrown, the outcome
+    /// unknown) and enqueues once. A duplicate key returns the existing message's id.
     ///
     /// Workers waiting on the queue are woken after the commit, by a notify this client sends
     /// on its own (`WakeUps`), so concurrent producers do not serialise their commits on
@@ -31,7 +32,7 @@ extension Queue {
         guard !messages.isEmpty else { return [] }
         return try await traced(messages.count) {
             let parameters = try sendParameters(messages) + [false]
-            let rows = try await client.run(sql.send, parameters, retry: .idempotent)
+            let rows = try await client.run(sql.send, parameters, retry: .dedupKeyed)
             if messages.contains(where: { $0.delay <= .zero }) { client.wakeUps.poke(notificationChannel.name) }
             return try Self.sendResults(rows, count: messages.count)
         }

@@ -7,9 +7,12 @@ public struct QueueSettings: Sendable, Hashable, Codable {
     /// First retry delay; doubles per attempt up to `retryBackoffMax` (full jitter).
     public var retryBackoffBase: Duration
     public var retryBackoffMax: Duration
-    /// How long archived messages and dead letters are kept. Default 7 days.
+    /// How long archived messages and dead letters are kept (removed with their day's
+    /// partition, at most one day later). Default 7 days.
     public var retention: Duration
-    /// How long a dedup key is remembered after its message is gone. Default 1 day.
+    /// How long a dedup key the sender gave is remembered. Default 1 day. Keys the client
+    /// generates for sends without one (for its own retry) are kept 5 minutes, or this long
+    /// when shorter.
     public var dedupWindow: Duration
     /// Largest accepted payload (its JSON text), in bytes. Default 1 MiB.
     public var maxPayloadBytes: Int

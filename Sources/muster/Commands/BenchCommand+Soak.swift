@@ -12,8 +12,9 @@ extension BenchCommand {
     /// row of `public.soak_report` and stays idle in transaction. Every `--sample-seconds` it
     /// prints one CSV line (the header first): the interval's jobs/s and pickup latency (send
     /// to handler start, p50/p99), the oldest xmin age, entries read per scan of
-    /// `messages_ready`, HOT updates of `messages`, and the size and dead tuples of the tables
-    /// and indexes that churn.
+    /// `messages_ready` and of `messages_pending`, HOT updates of `messages`, and the size and
+    /// dead tuples of the tables and indexes that churn. A `Reaper` runs beside the worker, as
+    /// in every worker process.
     func soak() async throws {
         let target = try ConnectionString(DatabaseOptions.resolvedURL(explicit: database.databaseURL) ?? "")
         let schema = try database.schemaName()
@@ -35,6 +36,9 @@ extension BenchCommand {
         FileHandle.standardOutput.write(Data((SoakSample.header + "\n").utf8))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await consumer.run() }
+            // The reaper, as every worker process runs one: it also rebuilds the hot indexes a
+            // held snapshot left large, once the snapshot is gone.
+            group.addTask { try await Reaper(client: client).run() }
             // Producer: batch k is due at start + k × 100 ms; a late batch is sent at once
             // (the schedule, not the previous send, sets the pace).
             group.addTask {
@@ -95,13 +99,15 @@ enum SoakSample {
         "message_keys", "message_keys_pkey", "message_keys_created",
     ]
 
-    static let header = "seconds,phase,jobs_per_s,pickup_p50_ms,pickup_p99_ms,xmin_age,ready_entries_per_scan,hot_update_pct,"
+    static let header = "seconds,phase,jobs_per_s,pickup_p50_ms,pickup_p99_ms,xmin_age,ready_entries_per_scan,pending_entries_per_scan,hot_update_pct,"
         + relations.map { "\($0)_bytes" }.joined(separator: ",") + ",messages_dead,message_keys_dead"
 
     struct Counters {
         var xminAge: Int
         var readyScans: Int
         var readyEntries: Int
+        var pendingScans: Int
+        var pendingEntries: Int
         var updates: Int
         var hotUpdates: Int
         var bytes: [String: Int]
@@ -116,6 +122,8 @@ enum SoakSample {
                 (SELECT coalesce(max(age(backend_xmin)), 0)::int FROM pg_stat_activity WHERE backend_xmin IS NOT NULL),
                 coalesce((SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = $1 AND indexrelname = 'messages_ready'), 0)::bigint,
                 coalesce((SELECT idx_tup_read FROM pg_stat_user_indexes WHERE schemaname = $1 AND indexrelname = 'messages_ready'), 0)::bigint,
+                coalesce((SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = $1 AND indexrelname = 'messages_pending'), 0)::bigint,
+                coalesce((SELECT idx_tup_read FROM pg_stat_user_indexes WHERE schemaname = $1 AND indexrelname = 'messages_pending'), 0)::bigint,
                 coalesce((SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'messages'), 0)::bigint,
                 coalesce((SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'messages'), 0)::bigint,
                 (SELECT coalesce(json_object_agg(c.relname, pg_relation_size(c.oid)), '{}')
@@ -130,20 +138,24 @@ enum SoakSample {
         }
         return Counters(
             xminAge: try row.decode(0), readyScans: try row.decode(1), readyEntries: try row.decode(2),
-            updates: try row.decode(3), hotUpdates: try row.decode(4),
-            bytes: try numbers(try row.decode(5)), dead: try numbers(try row.decode(6))
+            pendingScans: try row.decode(3), pendingEntries: try row.decode(4),
+            updates: try row.decode(5), hotUpdates: try row.decode(6),
+            bytes: try numbers(try row.decode(7)), dead: try numbers(try row.decode(8))
         )
     }
 
     static func line(seconds: Double, phase: String, jobsPerSecond: Double, pickup: (Double, Double), counters: Counters, previous: Counters) -> String {
-        let scans = counters.readyScans - previous.readyScans
-        let entries = scans > 0 ? Double(counters.readyEntries - previous.readyEntries) / Double(scans) : 0
+        func perScan(_ entries: Int, _ previousEntries: Int, _ scans: Int, _ previousScans: Int) -> Double {
+            scans > previousScans ? Double(entries - previousEntries) / Double(scans - previousScans) : 0
+        }
+        let entries = perScan(counters.readyEntries, previous.readyEntries, counters.readyScans, previous.readyScans)
+        let pending = perScan(counters.pendingEntries, previous.pendingEntries, counters.pendingScans, previous.pendingScans)
         let updates = counters.updates - previous.updates
         let hot = updates > 0 ? 100 * Double(counters.hotUpdates - previous.hotUpdates) / Double(updates) : 0
         let fields = [
             String(format: "%.0f", seconds), phase, String(format: "%.1f", jobsPerSecond),
             String(format: "%.2f", pickup.0), String(format: "%.2f", pickup.1), String(counters.xminAge),
-            String(format: "%.1f", entries), String(format: "%.1f", hot),
+            String(format: "%.1f", entries), String(format: "%.1f", pending), String(format: "%.1f", hot),
         ] + relations.map { String(counters.bytes[$0] ?? 0) } + [String(counters.dead["messages"] ?? 0), String(counters.dead["message_keys"] ?? 0)]
         return fields.joined(separator: ",")
     }
