@@ -28,7 +28,7 @@ struct QueueCommand: AsyncParsableCommand {
         var retryBackoffMax: DurationArgument?
         @Option(help: "How long archived messages and dead letters are kept; above 0 (new queues: 7d).")
         var retention: DurationArgument?
-        @Option(name: .customLong("dedup-window"), help: "How long dedup keys are remembered after their message; above 0 (new queues: 1d).")
+        @Option(name: .customLong("dedup-window"), help: "How long dedup keys a sender gives are remembered; above 0 (new queues: 1d). Keys the client generates are kept 5m at most.")
         var dedupWindow: DurationArgument?
         @Option(name: .customLong("max-payload-bytes"), help: "Largest payload accepted, 1 to 67108864 (new queues: 1048576).")
         var maxPayloadBytes: Int?
