@@ -96,7 +96,7 @@ extension BenchCommand {
 enum SoakSample {
     static let relations = [
         "messages", "messages_pkey", "messages_ready", "messages_pending", "messages_execution",
-        "message_keys", "message_keys_pkey", "message_keys_created",
+        "message_keys", "message_keys_pkey", "message_keys_expiry",
     ]
 
     static let header = "seconds,phase,jobs_per_s,pickup_p50_ms,pickup_p99_ms,xmin_age,ready_entries_per_scan,pending_entries_per_scan,hot_update_pct,"
