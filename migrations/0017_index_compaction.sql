@@ -11,28 +11,37 @@ CREATE VIEW hot_index_sizes AS
 SELECT i.indexrelid::regclass AS index,
        t.relname::text AS table_name,
        pg_relation_size(i.indexrelid) AS bytes,
-       -- The size a fresh build would have: each live entry (the index's reltuples, as vacuum or
-       -- analyze last counted it) with its columns' average widths, a tuple header and a line
-       -- pointer, at btree's 90 % leaf fill; at least one metapage and one leaf page.
+       -- The size the index needs: one entry (its columns' average widths, a tuple header and
+       -- a line pointer, at btree's 90 % leaf fill) per live row, or per row the table's heap
+       -- can hold, whichever is more; at least a metapage and a leaf page. The heap bound is
+       -- what a busy queue's index holds between vacuums (mostly entries of rows acked since
+       -- the last one); once vacuum has emptied the heap's tail after a held snapshot, the heap
+       -- shrinks and the bound with it, and an index left larger stands out.
        greatest(2 * current_setting('block_size')::bigint,
-                (greatest(c.reltuples, 0) * (12 + w.width) / 0.9)::bigint) AS compact_bytes,
+                ((greatest(c.reltuples, 0) + pg_relation_size(t.oid) / r.width) * (12 + w.width) / 0.9)::bigint) AS compact_bytes,
        i.indisvalid AS valid
 FROM pg_index AS i
 JOIN pg_class AS c ON c.oid = i.indexrelid
 JOIN pg_class AS t ON t.oid = i.indrelid
+JOIN pg_namespace AS n ON n.oid = t.relnamespace
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(coalesce(s.avg_width, 8) + 4), 8) AS width    -- + alignment padding per column
     FROM unnest(i.indkey) AS k(attnum)
     JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-    LEFT JOIN pg_stats AS s ON s.schemaname = current_schema() AND s.tablename = t.relname AND s.attname = a.attname
+    LEFT JOIN pg_stats AS s ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
 ) AS w
+CROSS JOIN LATERAL (
+    -- A heap row: its columns' average widths, a 24-byte header and a line pointer.
+    SELECT 28 + coalesce(sum(s.avg_width), 64) AS width
+    FROM pg_stats AS s WHERE s.schemaname = n.nspname AND s.tablename = t.relname
+) AS r
 WHERE i.indrelid IN ('messages'::regclass, 'message_keys'::regclass);
 
-COMMENT ON VIEW hot_index_sizes IS 'Each index of messages and message_keys: its size on disk, the size a fresh build would have (from its live entries and its columns'' average widths), and whether it is valid (an interrupted REINDEX CONCURRENTLY leaves an invalid *_ccnew copy behind). The reaper rebuilds one that is much larger than its fresh size.';
+COMMENT ON VIEW hot_index_sizes IS 'Each index of messages and message_keys: its size on disk, the size it needs (an entry per live row and per row the heap can hold, at its columns'' average widths), and whether it is valid (an interrupted REINDEX CONCURRENTLY leaves an invalid *_ccnew copy behind). The reaper rebuilds one that is much larger than it needs.';
 COMMENT ON COLUMN hot_index_sizes.index IS 'The index.';
 COMMENT ON COLUMN hot_index_sizes.table_name IS 'Its table: messages or message_keys.';
 COMMENT ON COLUMN hot_index_sizes.bytes IS 'Its size on disk.';
-COMMENT ON COLUMN hot_index_sizes.compact_bytes IS 'Estimated size of a fresh build: live entries (pg_class.reltuples) times their width, at 90 % fill.';
+COMMENT ON COLUMN hot_index_sizes.compact_bytes IS 'Estimated size the index needs: an entry per live row (pg_class.reltuples) plus one per row its table''s heap can hold, at their width and 90 % fill.';
 COMMENT ON COLUMN hot_index_sizes.valid IS 'false for an index left invalid by an interrupted REINDEX CONCURRENTLY (named *_ccnew): drop it.';
 
 -- How long the oldest snapshot of this database has been open, as REINDEX CONCURRENTLY would

@@ -3,14 +3,15 @@
 ///
 /// An index of `messages` or `message_keys` that a held snapshot let grow keeps its size
 /// after vacuum has emptied it. It is rebuilt (REINDEX CONCURRENTLY) when it is larger than
-/// `minimumBytes` and more than `bloatFactor` times the size a fresh build would have; one
-/// per sweep, the most bloated first. Never while a snapshot older than
+/// `minimumBytes` and more than `bloatFactor` times the size it needs (`compactBytes`: an
+/// entry per live row and per row the heap can hold, so a busy queue's index, full of the
+/// entries of rows acked since the last vacuum, is not taken for bloated); one per sweep, the
+/// most bloated first. Never while a snapshot older than
 /// `maximumSnapshotAge` is open: the rebuild would wait for it, and keep the entries it holds.
 /// A copy left invalid by an interrupted rebuild (`*_ccnew`) is dropped first, whatever the
 /// snapshots.
 struct IndexCompaction: Sendable, Equatable {
-    /// Below this an index is left alone: a hot index of a busy queue is naturally a few
-    /// hundred KiB to 1.5 MiB between vacuums (the soak), whatever its live entries.
+    /// Below this an index is not worth a rebuild.
     var minimumBytes: Int64 = 4 << 20
     var bloatFactor: Double = 3
     var maximumSnapshotAge: Duration = .seconds(60)
