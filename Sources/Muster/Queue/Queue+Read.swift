@@ -20,9 +20,7 @@ extension Queue {
     /// `read`, recording `reader` as the leases' holder (`messages.leased_by`): a worker
     /// passes its own id, so each worker of a process shows its own leases.
     func read(limit: Int, visibilityTimeout: Duration?, reader: String) async throws -> [ReceivedMessage] {
-        try Self.validate(limit: limit, visibilityTimeout: visibilityTimeout)
-        let rows = try await client.run(sql.read, [name.rawValue, limit, visibilityTimeout, reader], retry: .once)
-        return try rows.rows.map(Self.message(from:))
+        try await read(limit: limit, visibilityTimeout: visibilityTimeout, reader: reader, from: nil).messages
     }
 
     /// `read` from `start` (nil: from the front of the queue), for a reader that keeps a

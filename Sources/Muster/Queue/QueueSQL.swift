@@ -5,7 +5,6 @@ struct QueueSQL: Sendable {
     let send: Statement
     let sendOne: Statement
     let notify: Statement
-    let read: Statement
     let readFrom: Statement
     let ack: Statement
     let archive: Statement
@@ -45,11 +44,6 @@ struct QueueSQL: Sendable {
             FROM \(s).send_message($1, $2::jsonb, $3, $4::jsonb, $5, $6::uuid, $7::smallint, $8::interval, $9::boolean)
             """)
         notify = statement("notify", "SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c")
-        read = statement("read", """
-            SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
-                   lease_expires_at, error_ct, last_error, attempt
-            FROM \(s).read($1, $2, $3::interval, $4)
-            """)
         readFrom = statement("read_from", """
             SELECT id, read_ct, payload, headers, task, execution_id, priority, enqueued_at,
                    lease_expires_at, error_ct, last_error, attempt,
