@@ -52,7 +52,7 @@ out=$(mktemp)
   echo
   echo "Command: \`${BENCH_COMMAND:-scripts/bench.sh retention}\` ($(nproc) vCPU; median of $runs interleaved runs)."
   echo
-  echo "Server: $(server_settings). The job: remove a day of $rows archived messages (1 million rows, with the archive's two indexes) past retention. Muster: \`drop_expired_history_partitions()\`, what the reaper runs (it finds the expired day, checks no row in it is within its queue's retention, takes the lock with a 200 ms timeout, drops the partition). Plain-SQL limit: \`DROP TABLE\` of one plain table holding the same rows and indexes. Beside them, the \`DELETE ... WHERE archived_at < now() - interval '7 days'\` a hand-rolled retention runs on that plain table (and vacuum must then clean)."
+  echo "Server: $(server_settings). The job: remove a day of $rows archived messages (with the archive's indexes) past retention. Muster: \`drop_expired_history_partitions()\`, what the reaper runs (it finds the expired day, checks no row in it is within its queue's retention, counts the rows it reports (a scan of the day, most of the difference to the limit), takes the lock with a 200 ms timeout, drops the partition). Plain-SQL limit: \`DROP TABLE\` of one plain table holding the same rows and indexes. Beside them, the \`DELETE ... WHERE archived_at < now() - interval '7 days'\` a hand-rolled retention runs on that plain table (and vacuum must then clean)."
   echo
   echo "| job | ms | ratio to the limit |"
   echo "|---|---|---|"
