@@ -166,12 +166,12 @@ import Testing
             let old = try await archived(1, on: fixture.queue)
             try await place(schema, "archive", ids: old, day: -10, hours: 1)
             let report = try await TestDatabase.connect()
-            try await report.query("BEGIN")
-            try await report.query("SELECT count(*) FROM \(schema.quoted).archive")     // holds ACCESS SHARE until COMMIT
+            _ = try await report.query("BEGIN")
+            _ = try await report.query("SELECT count(*) FROM \(schema.quoted).archive")     // holds ACCESS SHARE until COMMIT
             let busy = try await dropExpired(schema, day: 0, hours: 12)
             #expect(busy == [try await name("dead_letters", day: -10): 0], "only the partition nobody reads")
             #expect(try await fixture.count("archive") == 1)
-            try await report.query("COMMIT")
+            _ = try await report.query("COMMIT")
             await report.close()
             #expect(try await dropExpired(schema, day: 0, hours: 12) == [try await name("archive", day: -10): 1])
         }

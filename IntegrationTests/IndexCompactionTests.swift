@@ -49,12 +49,12 @@ import Testing
         try await QueueFixture.with { fixture in
             let s = fixture.schema.quoted
             let report = try await TestDatabase.connect()
-            try await report.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            try await report.query("SELECT count(*) FROM pg_class")
-            try await report.query("SELECT pg_sleep(0.05)")
+            _ = try await report.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            _ = try await report.query("SELECT count(*) FROM pg_class")
+            _ = try await report.query("SELECT pg_sleep(0.05)")
             let age = try await TestDatabase.query("SELECT extract(epoch FROM \(s).oldest_snapshot_age())::float8").single().decode(0, as: Double.self)
             #expect(age >= 0.05)
-            try await report.query("COMMIT")
+            _ = try await report.query("COMMIT")
             await report.close()
         }
     }

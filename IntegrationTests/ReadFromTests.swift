@@ -51,12 +51,12 @@ import Testing
         try await QueueFixture.with { fixture in
             let s = fixture.schema.quoted
             let producer = try await TestDatabase.connect()
-            try await producer.query("BEGIN")
+            _ = try await producer.query("BEGIN")
             let late: Int64 = try await producer.query("SELECT \(s).send('jobs', '{}'::jsonb)").single().decode(0)
             let early = try await send(fixture, 2)
             let read1 = try await read(fixture, 10, from: nil)
             #expect(read1.ids == early)
-            try await producer.query("COMMIT")
+            _ = try await producer.query("COMMIT")
             await producer.close()
             #expect(try await read(fixture, 10, from: read1.next).ids.isEmpty)
             #expect(try await read(fixture, 10, from: nil).ids == [late])
@@ -105,7 +105,7 @@ import Testing
             let worker = try fixture.startWorker()
             defer { worker.kill(SIGKILL) }
             let producer = try await TestDatabase.connect()
-            try await producer.query("BEGIN")
+            _ = try await producer.query("BEGIN")
             let late: Int64 = try await producer.query(
                 "SELECT \(s).send('jobs', '{\"action\":\"succeed\"}'::jsonb, NULL, NULL, 'test')"
             ).single().decode(0)
@@ -114,7 +114,7 @@ import Testing
             try await waitUntil("the worker to finish the 100 sent after") {
                 try await fixture.queueFixture.count("messages", where: "id = ANY('{\(others.map(String.init).joined(separator: ","))}')") == 0
             }
-            try await producer.query("COMMIT")
+            _ = try await producer.query("COMMIT")
             await producer.close()
             try await waitUntil("the late-committed message to be handled") { try await !fixture.messageExists(late) }
             #expect(try await fixture.events(late).map(\.event) == ["started", "finished"])

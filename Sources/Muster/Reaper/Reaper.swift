@@ -8,9 +8,10 @@ public import ServiceLifecycle
 /// Sweeps what nobody else will: barriers and executions past their deadline (failed once,
 /// naming the missing members; never while their work runs or waits out a retry backoff),
 /// expired claims, tombstones of terminal executions, archive and dead letters past
-/// retention (whole day partitions dropped, created days ahead), stale worker rows. A swift-service-lifecycle `Service`; run one in every
-/// worker process: a leader lease elects one at a time, and a new leader takes over about
-/// one lease period after the leader dies. Each sweep is fenced by the lease's token.
+/// retention (whole day partitions dropped, created days ahead), expired dedup keys, stale
+/// worker rows, and hot indexes a held snapshot left bloated. A swift-service-lifecycle
+/// `Service`; run one in every worker process: a leader lease elects one at a time, and a
+/// new leader takes over about one lease period after the leader dies. Each sweep is fenced by the lease's token.
 public struct Reaper: Service {
     public let options: ReaperOptions
     let client: MusterClient
@@ -60,8 +61,7 @@ public struct Reaper: Service {
                     let counts = try await sweep(token: token)
                     lastSweep = .now
                     // A full batch means more is waiting: sweep again after a breath, not an interval.
-                    // (Partition drops take whole days, rebuilds one index: no batch counts.)
-                    if counts.contains(where: { !Self.partitionKinds.contains($0.key) && $0.value >= options.batchSize }) {
+                    if counts.contains(where: { !Self.unbatchedKinds.contains($0.key) && $0.value >= options.batchSize }) {
                         lastSweep = nil
                         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(50)) }
                         continue
@@ -95,8 +95,9 @@ public struct Reaper: Service {
         return try await sweep(token: try row.decode(1))
     }
 
-    /// What `maintain_history_partitions` and the index compaction report: no batch counts.
-    static let partitionKinds: Set<String> = ["partitions_created", "partitions_dropped", "indexes_rebuilt"]
+    /// Kinds that are not batch counts (whole days, one index): a large one does not mean
+    /// more is waiting.
+    static let unbatchedKinds: Set<String> = ["partitions_created", "partitions_dropped", "indexes_rebuilt"]
 
     /// One sweep; logs and counts what it did.
     @discardableResult
