@@ -159,6 +159,29 @@ import Testing
             #expect(try await TestDatabase.query("SELECT count(DISTINCT tableoid) FROM \(s).archive").single().decode(0, as: Int.self) == 2)
             #expect(try await archivedOfTheRun() == archived)
             try await expectDocumentedQueriesRun(in: schema, executionIDs: summary.executionIDs)
+
+            // And with the members split across two ranges of barrier ids: the documented member
+            // query answers the same, row for row.
+            func membersOfTheRun() async throws -> [String] {
+                try await TestDatabase.query("""
+                    SELECT row_to_json(x)::text FROM (
+                        SELECT b.name AS barrier, bm.member_key, bm.status, bm.result, bm.error, bm.completed_at
+                        FROM \(s).barrier_members AS bm JOIN \(s).barriers AS b ON b.id = bm.barrier_id
+                        WHERE b.execution_id = ANY($1::uuid[]) ORDER BY b.id, bm.member_key) AS x
+                    """, [summary.executionIDs]).rows.map { try $0.decode(0) }
+            }
+            let members = try await membersOfTheRun()
+            let middle = try await TestDatabase.query("SELECT (min(id) + max(id)) / 2 + 1 FROM \(s).barriers").single().decode(0, as: Int64.self)
+            for statement in [
+                "ALTER TABLE \(s).barrier_members DETACH PARTITION \(s).barrier_members_1",
+                "CREATE TABLE \(s).barrier_members_low PARTITION OF \(s).barrier_members FOR VALUES FROM (1) TO (\(middle))",
+                "CREATE TABLE \(s).barrier_members_high PARTITION OF \(s).barrier_members FOR VALUES FROM (\(middle)) TO (1001)",
+                "INSERT INTO \(s).barrier_members SELECT * FROM \(s).barrier_members_1",
+                "DROP TABLE \(s).barrier_members_1",
+            ] { try await TestDatabase.query(statement) }
+            #expect(try await TestDatabase.query("SELECT count(DISTINCT tableoid) FROM \(s).barrier_members").single().decode(0, as: Int.self) == 2)
+            #expect(try await membersOfTheRun() == members && members.count == tables.members)
+            try await expectDocumentedQueriesRun(in: schema, executionIDs: summary.executionIDs)
         }
     }
 

@@ -31,6 +31,7 @@ struct OrchestrationFixture {
     func fanOut(
         _ count: Int,
         execution: UUID? = nil,
+        name: String = "stage1",
         task: String = "member",
         onFailure: FailurePolicy = .waitForAll,
         deadline: Date? = nil,
@@ -39,7 +40,7 @@ struct OrchestrationFixture {
         let execution = try await { if let execution { return execution } else { return try await newExecution() } }()
         let members = try (0..<count).map { FanOut.Member(key: String(format: "m%05d", $0), payload: try JSONPayload(json: payload($0))) }
         let result = try await client.barriers.fanOut(FanOut(
-            executionID: execution, name: "stage1", memberQueue: self.members.name,
+            executionID: execution, name: name, memberQueue: self.members.name,
             memberTask: task, members: members, callbackQueue: callbacks.name, callbackTask: "aggregate",
             onFailure: onFailure, deadline: deadline
         ))

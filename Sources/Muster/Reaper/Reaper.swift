@@ -83,8 +83,9 @@ public struct Reaper: Service {
     /// Takes (or renews) leadership and sweeps once. Returns what the sweep did per kind
     /// (`expired_barriers`, `expired_executions`, `expired_claims`, `tombstones`,
     /// `retention`, `stale_workers`, `executions` past `executionRetention`,
-    /// `partitions_created` ahead for archive and dead letters, `partitions_dropped`: the rows
-    /// of the expired day partitions it dropped, and `indexes_rebuilt`: 1 when it rebuilt a
+    /// `partitions_created` ahead for archive, dead letters and barrier members,
+    /// `partitions_dropped`: the rows of the expired partitions it dropped (members only with
+    /// an `executionRetention`), and `indexes_rebuilt`: 1 when it rebuilt a
     /// bloated hot index), or nil when another process leads.
     public func sweepOnce() async throws -> [String: Int]? {
         try options.validate()
@@ -103,8 +104,9 @@ public struct Reaper: Service {
     @discardableResult
     private func sweep(token: Int64) async throws -> [String: Int] {
         let sql = client.orchestrationSQL
-        // Partitions first: an expired day goes whole before the row sweep could take its rows one by one.
-        let partitions = try await kindCounts(sql.maintainHistoryPartitions, [holder, token])
+        // Partitions first: an expired day (or range of barrier members) goes whole before the
+        // row sweeps could take its rows one by one.
+        let partitions = try await kindCounts(sql.maintainHistoryPartitions, [holder, token, options.executionRetention])
         var counts = try await kindCounts(sql.reap, [holder, token, options.tombstoneRetention, options.batchSize])
         if let retention = options.executionRetention, !counts.isEmpty {
             counts["executions"] = try await client.run(
