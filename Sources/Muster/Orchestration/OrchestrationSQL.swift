@@ -113,7 +113,8 @@ struct OrchestrationSQL: Sendable {
         sweepExecutions = statement("sweep_executions", "SELECT \(s).sweep_executions($1, $2, $3::interval, $4)")
         maintainHistoryPartitions = statement("maintain_history_partitions", "SELECT kind, count FROM \(s).maintain_history_partitions($1, $2, $3::interval)")
         hotIndexSizes = statement("hot_index_sizes", """
-            SELECT c.relname::text, h.bytes, h.compact_bytes, h.valid, extract(epoch FROM \(s).oldest_snapshot_age())::float8
+            SELECT c.relname::text, h.bytes, h.compact_bytes, h.valid, extract(epoch FROM \(s).oldest_snapshot_age())::float8,
+                   h.fresh_bytes
             FROM \(s).hot_index_sizes AS h JOIN pg_class AS c ON c.oid = h.index
             """)
     }

@@ -1,26 +1,41 @@
-/// Which hot index the reaper rebuilds next (migrations/0017_index_compaction.sql): a pure
-/// decision over `hot_index_sizes`, so its rules are unit-tested.
+/// Which hot index the reaper rebuilds next (migrations/0017_index_compaction.sql,
+/// 0020_index_sizes_after_a_held_snapshot.sql): a decision over `hot_index_sizes` that
+/// remembers one thing between sweeps, whether a held snapshot has just ended, so its rules
+/// are unit-tested.
 ///
-/// An index of `messages` or `message_keys` that a held snapshot let grow keeps its size
-/// after vacuum has emptied it. It is rebuilt (REINDEX CONCURRENTLY) when it is larger than
-/// `minimumBytes` and more than `bloatFactor` times the size it needs (`compactBytes`: an
-/// entry per live row and per row the heap can hold, so a busy queue's index, full of the
-/// entries of rows acked since the last vacuum, is not taken for bloated); one per sweep, the
-/// most bloated first. Never while a snapshot older than
-/// `maximumSnapshotAge` is open: the rebuild would wait for it, and keep the entries it holds.
+/// An index of `messages` or `message_keys` that grew under a held snapshot keeps its size
+/// after vacuum has emptied it. Two rules decide what is rebuilt (REINDEX CONCURRENTLY), one
+/// per sweep, the most grown first, never while a snapshot older than `maximumSnapshotAge` is
+/// open (the rebuild would wait for it, and keep the entries it holds):
+///
+/// - **After a held snapshot.** Once a sweep has seen such a snapshot, and it has ended, each
+///   index over `afterSnapshotMinimumBytes` and more than `afterSnapshotFactor` times a fresh
+///   build of its live rows (`freshBytes`) is rebuilt once; when none is left, the episode ends.
+/// - **Any time.** An index over `minimumBytes` and more than `bloatFactor` times what it needs
+///   (`compactBytes`: an entry per live row and per row the heap can hold) grew beyond what
+///   churn between vacuums explains. The floor is high: a busy queue's hot index swings by
+///   several MiB between vacuums on its own, and a lower one rebuilt it every few minutes.
+///
 /// A copy left invalid by an interrupted rebuild (`*_ccnew`) is dropped first, whatever the
 /// snapshots.
 struct IndexCompaction: Sendable, Equatable {
-    /// Below this an index is not worth a rebuild.
-    var minimumBytes: Int64 = 4 << 20
+    var minimumBytes: Int64 = 64 << 20
     var bloatFactor: Double = 3
+    var afterSnapshotMinimumBytes: Int64 = 256 << 10
+    var afterSnapshotFactor: Double = 1.5
     var maximumSnapshotAge: Duration = .seconds(60)
+
+    /// Open from the first sweep that saw a snapshot older than `maximumSnapshotAge` until
+    /// every index that grew under it has been rebuilt once: the indexes rebuilt so far.
+    private(set) var rebuiltAfterSnapshot: Set<String>?
 
     /// One row of `hot_index_sizes`.
     struct Index: Sendable, Equatable {
         var name: String
         var bytes: Int64
         var compactBytes: Int64
+        /// nil while the table's live rows are unknown (never vacuumed or analyzed).
+        var freshBytes: Int64?
         var valid: Bool
     }
 
@@ -29,16 +44,32 @@ struct IndexCompaction: Sendable, Equatable {
         case rebuild(String)
     }
 
-    func next(_ indexes: [Index], oldestSnapshot: Duration) -> Step? {
+    /// The step to take now, given every hot index and the age of the oldest open snapshot.
+    mutating func next(_ indexes: [Index], oldestSnapshot: Duration) -> Step? {
         if let leftover = indexes.first(where: { !$0.valid && $0.name.contains("_ccnew") }) {
             return .drop(leftover.name)
         }
-        guard oldestSnapshot <= maximumSnapshotAge else { return nil }
+        guard oldestSnapshot <= maximumSnapshotAge else {
+            rebuiltAfterSnapshot = rebuiltAfterSnapshot ?? []
+            return nil
+        }
+        if let rebuilt = rebuiltAfterSnapshot {
+            let grown = indexes.filter {
+                guard let fresh = $0.freshBytes else { return false }
+                return $0.valid && !rebuilt.contains($0.name) && $0.bytes > afterSnapshotMinimumBytes
+                    && Double($0.bytes) > afterSnapshotFactor * Double(max(fresh, 1))
+            }
+            if let worst = grown.max(by: { Self.ratio($0, to: $0.freshBytes ?? 0) < Self.ratio($1, to: $1.freshBytes ?? 0) }) {
+                rebuiltAfterSnapshot?.insert(worst.name)
+                return .rebuild(worst.name)
+            }
+            rebuiltAfterSnapshot = nil
+        }
         let bloated = indexes.filter {
             $0.valid && $0.bytes > minimumBytes && Double($0.bytes) > bloatFactor * Double(max($0.compactBytes, 1))
         }
-        return bloated.max { ratio($0) < ratio($1) }.map { .rebuild($0.name) }
+        return bloated.max { Self.ratio($0, to: $0.compactBytes) < Self.ratio($1, to: $1.compactBytes) }.map { .rebuild($0.name) }
     }
 
-    private func ratio(_ index: Index) -> Double { Double(index.bytes) / Double(max(index.compactBytes, 1)) }
+    private static func ratio(_ index: Index, to need: Int64) -> Double { Double(index.bytes) / Double(max(need, 1)) }
 }

@@ -7,13 +7,14 @@ extension Reaper {
     /// meanwhile). A rebuild still running after half a lease is cancelled, so the leader
     /// renews its lease in time; the invalid copy it leaves is dropped at the next sweep.
     /// Returns whether it rebuilt an index.
-    func compactHotIndexes() async throws -> Bool {
+    func compactHotIndexes(_ compaction: inout IndexCompaction) async throws -> Bool {
         let rows = try await client.run(client.orchestrationSQL.hotIndexSizes, [], retry: .idempotent).rows
         let indexes = try rows.map {
-            IndexCompaction.Index(name: try $0.decode(0), bytes: try $0.decode(1), compactBytes: try $0.decode(2), valid: try $0.decode(3))
+            IndexCompaction.Index(name: try $0.decode(0), bytes: try $0.decode(1), compactBytes: try $0.decode(2),
+                                  freshBytes: try $0.decodeIfPresent(5), valid: try $0.decode(3))
         }
         let oldest = try rows.first.map { Duration.seconds(try $0.decode(4, as: Double.self)) } ?? .zero
-        guard let step = IndexCompaction().next(indexes, oldestSnapshot: oldest) else { return false }
+        guard let step = compaction.next(indexes, oldestSnapshot: oldest) else { return false }
         let (verb, name) = switch step {
         case .drop(let name): ("DROP INDEX CONCURRENTLY IF EXISTS", name)
         case .rebuild(let name): ("REINDEX INDEX CONCURRENTLY", name)
@@ -34,7 +35,8 @@ extension Reaper {
         guard finished, case .rebuild = step else { return false }
         let before = indexes.first { $0.name == name }
         logger.info("reaper: rebuilt a bloated index", metadata: [
-            "index": "\(name)", "bytes_before": "\(before?.bytes ?? 0)", "fresh_estimate": "\(before?.compactBytes ?? 0)",
+            "index": "\(name)", "bytes_before": "\(before?.bytes ?? 0)", "needed_estimate": "\(before?.compactBytes ?? 0)",
+            "fresh_estimate": "\(before?.freshBytes.map(String.init) ?? "unknown")",
         ])
         return true
     }

@@ -46,6 +46,7 @@ public struct Reaper: Service {
         let sql = client.orchestrationSQL
         var token: Int64?
         var lastSweep: ContinuousClock.Instant?
+        var compaction = IndexCompaction()      // remembers a held snapshot from one sweep to the next
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let row = try await client.run(sql.acquireLeadership, ["reaper", holder, options.leaseTTL], retry: .idempotent).single()
@@ -58,7 +59,7 @@ public struct Reaper: Service {
                 }
                 token = leader ? current : nil
                 if let token, lastSweep.map({ ContinuousClock.now - $0 >= options.sweepInterval }) ?? true {
-                    let counts = try await sweep(token: token)
+                    let counts = try await sweep(token: token, compaction: &compaction)
                     lastSweep = .now
                     // A full batch means more is waiting: sweep again after a breath, not an interval.
                     if counts.contains(where: { !Self.unbatchedKinds.contains($0.key) && $0.value >= options.batchSize }) {
@@ -86,14 +87,23 @@ public struct Reaper: Service {
     /// `partitions_created` ahead for archive, dead letters and barrier members,
     /// `partitions_dropped`: the rows of the expired partitions it dropped (members only with
     /// an `executionRetention`), and `indexes_rebuilt`: 1 when it rebuilt a
-    /// bloated hot index), or nil when another process leads.
+    /// bloated hot index), or nil when another process leads. A single sweep does not know
+    /// whether a held snapshot has just ended (the running reaper remembers it from sweep to
+    /// sweep), so it rebuilds only an index that grew very large.
     public func sweepOnce() async throws -> [String: Int]? {
+        var compaction = IndexCompaction()
+        return try await sweepOnce(compaction: &compaction)
+    }
+
+    /// `sweepOnce()` with the index rebuild rules' memory of earlier sweeps (a held snapshot
+    /// seen), as the running reaper keeps it.
+    func sweepOnce(compaction: inout IndexCompaction) async throws -> [String: Int]? {
         try options.validate()
         let row = try await client.run(
             client.orchestrationSQL.acquireLeadership, ["reaper", holder, options.leaseTTL], retry: .idempotent
         ).single()
         guard try row.decode(0, as: Bool.self) else { return nil }
-        return try await sweep(token: try row.decode(1))
+        return try await sweep(token: try row.decode(1), compaction: &compaction)
     }
 
     /// Kinds that are not batch counts (whole days, one index): a large one does not mean
@@ -102,7 +112,7 @@ public struct Reaper: Service {
 
     /// One sweep; logs and counts what it did.
     @discardableResult
-    private func sweep(token: Int64) async throws -> [String: Int] {
+    private func sweep(token: Int64, compaction: inout IndexCompaction) async throws -> [String: Int] {
         let sql = client.orchestrationSQL
         // Partitions first: an expired day (or range of barrier members) goes whole before the
         // row sweeps could take its rows one by one.
@@ -115,7 +125,7 @@ public struct Reaper: Service {
         }
         if !counts.isEmpty { counts.merge(partitions) { $1 } }
         if options.compactsHotIndexes && !counts.isEmpty {
-            counts["indexes_rebuilt"] = try await compactHotIndexes() ? 1 : 0
+            counts["indexes_rebuilt"] = try await compactHotIndexes(&compaction) ? 1 : 0
         }
         for (kind, count) in counts {
             guard count > 0 else { continue }

@@ -11,9 +11,9 @@ public struct ReaperOptions: Sendable {
     /// finish; nil keeps them forever. Executions a message or dead letter still points at are
     /// kept until those are gone.
     public var executionRetention: Duration?
-    /// Whether the leader rebuilds (REINDEX CONCURRENTLY) an index of the hot tables that a
-    /// held snapshot left far larger than it needs to be (`IndexCompaction`), once no old
-    /// snapshot is open; one per sweep, given at most half a lease.
+    /// Whether the leader rebuilds (REINDEX CONCURRENTLY) the indexes of the hot tables that
+    /// grew under a held snapshot, each once after it ended, and any that grew very large
+    /// (`IndexCompaction`); one per sweep, given at most half a lease.
     public var compactsHotIndexes: Bool = true
     /// Most rows of each kind one sweep touches. A sweep that fills a batch is followed by
     /// another at once, so a backlog drains at database speed, not one batch per interval.
