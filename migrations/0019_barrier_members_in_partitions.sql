@@ -68,27 +68,6 @@ $$;
 
 COMMENT ON TABLE barrier_members IS 'One row per member of a barrier; completing a member moves it out of pending exactly once. Partitioned by ranges of barrier_id (barrier_members_<first id>, each about a quarter of the execution retention of barriers; barrier_members_default, barrier_members_legacy): the reaper creates the next range ahead and drops a range once every execution of its barriers is swept (member_partitions).';
 
--- Runs one DDL statement unless a lock it needs is not granted within 200 ms: a partition
--- another session is reading (a report, a pg_dump) is left until the next sweep, so the
--- statements queued behind a waiting DDL lock never stall. Returns whether it ran.
-CREATE FUNCTION run_ddl_unless_busy(statement text) RETURNS boolean
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-DECLARE
-    previous text := current_setting('lock_timeout');
-BEGIN
-    PERFORM set_config('lock_timeout', '200ms', true);
-    EXECUTE statement;
-    PERFORM set_config('lock_timeout', previous, true);
-    RETURN true;
-EXCEPTION WHEN lock_not_available THEN
-    PERFORM set_config('lock_timeout', previous, true);
-    RAISE DEBUG 'muster: % waited for a lock; trying again at the next sweep', statement;
-    RETURN false;
-END
-$$;
-
-COMMENT ON FUNCTION run_ddl_unless_busy(text) IS 'Runs a DDL statement with a 200 ms lock timeout; returns false (and changes nothing) when a lock it needs is held by another session.';
-
 -- Every partition of barrier_members: its range of barrier ids and when those barriers were armed.
 CREATE VIEW member_partitions AS
 SELECT p.partition, p.kind, p.first_barrier, p.end_barrier,
@@ -151,9 +130,11 @@ COMMENT ON FUNCTION member_partition_width(interval) IS 'The width (in barrier i
 -- when there is none), so a range nobody has reached yet is always waiting. It starts where
 -- the newest ends, or past every id handed out and every member in the default partition when
 -- ids have run past all ranges (PostgreSQL refuses a range the default holds rows of). `width`
--- overrides the estimate. Returns how many it created (0 or 1).
+-- overrides the estimate. A table another session holds a lock on for more than 200 ms is left
+-- until the next sweep, so statements never queue behind the DDL's lock. Returns how many it
+-- created (0 or 1).
 CREATE FUNCTION ensure_member_partitions(span interval DEFAULT interval '1 day', width bigint DEFAULT NULL) RETURNS integer
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET lock_timeout = '200ms' AS $$
 DECLARE
     handed_out bigint := coalesce(pg_sequence_last_value(pg_get_serial_sequence('barriers', 'id')::regclass), 0);
     top        bigint;
@@ -169,10 +150,13 @@ BEGIN
     top := (SELECT max(p.end_barrier) FROM member_partitions AS p WHERE p.kind <> 'default');
     start := greatest(coalesce(top, 1), handed_out + 1,
                       coalesce((SELECT max(m.barrier_id) FROM barrier_members_default AS m), 0) + 1);
-    IF NOT run_ddl_unless_busy(format('CREATE TABLE %I PARTITION OF barrier_members FOR VALUES FROM (%s) TO (%s)',
-                                      'barrier_members_' || start, start, start + width)) THEN
+    BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF barrier_members FOR VALUES FROM (%s) TO (%s)',
+                       'barrier_members_' || start, start, start + width);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE DEBUG 'muster: barrier_members is in use; creating its next range at the next sweep';
         RETURN 0;
-    END IF;
+    END;
     RETURN 1;
 END
 $$;
@@ -182,10 +166,11 @@ COMMENT ON FUNCTION ensure_member_partitions(interval, bigint) IS 'Creates the n
 -- Drops every range (and the legacy partition) of barrier_members whose ids have all been handed
 -- out and whose barriers all belong to executions sweep_executions would delete at `as_of` with
 -- `retention`. Its lock is taken before the final check, so no member can arrive in between; a
--- partition in use is left until the next sweep. Returns each dropped partition and its rows.
+-- partition (or barrier_members) another session holds a lock on for more than 200 ms is left
+-- until the next sweep. Returns each dropped partition and its rows.
 CREATE FUNCTION drop_expired_member_partitions(retention interval, as_of timestamptz DEFAULT now())
 RETURNS TABLE (partition text, row_count bigint)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SET search_path FROM CURRENT SET lock_timeout = '200ms' AS $$
 #variable_conflict use_column
 DECLARE
     handed_out bigint := coalesce(pg_sequence_last_value(pg_get_serial_sequence('barriers', 'id')::regclass), 0);
@@ -204,18 +189,24 @@ BEGIN
           AND coalesce(mp.last_armed_at < as_of - retention, true)
         ORDER BY mp.end_barrier
     LOOP
-        CONTINUE WHEN NOT run_ddl_unless_busy(format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', p.partition));
-        CONTINUE WHEN EXISTS (
-            SELECT FROM barriers AS b JOIN executions AS e ON e.id = b.execution_id
-            WHERE b.id >= p.first_barrier AND b.id < p.end_barrier
-              AND NOT (e.status IN ('completed', 'failed', 'canceled') AND e.finished_at < as_of - retention
-                       AND NOT EXISTS (SELECT FROM messages AS m WHERE m.execution_id = e.id)
-                       AND NOT EXISTS (SELECT FROM dead_letters AS d WHERE d.execution_id = e.id)));
-        partition := p.partition::text;      -- its name: the oid says nothing once it is gone
-        EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO held;
-        EXECUTE format('DROP TABLE %s', p.partition);
-        row_count := held;
-        RETURN NEXT;
+        BEGIN
+            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', p.partition);
+            IF NOT EXISTS (
+                SELECT FROM barriers AS b JOIN executions AS e ON e.id = b.execution_id
+                WHERE b.id >= p.first_barrier AND b.id < p.end_barrier
+                  AND NOT (e.status IN ('completed', 'failed', 'canceled') AND e.finished_at < as_of - retention
+                           AND NOT EXISTS (SELECT FROM messages AS m WHERE m.execution_id = e.id)
+                           AND NOT EXISTS (SELECT FROM dead_letters AS d WHERE d.execution_id = e.id)))
+            THEN
+                partition := p.partition::text;      -- its name: the oid says nothing once it is gone
+                EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO held;
+                EXECUTE format('DROP TABLE %s', p.partition);
+                row_count := held;
+                RETURN NEXT;
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE DEBUG 'muster: % is in use; dropping it at the next sweep', p.partition;
+        END;
     END LOOP;
 END
 $$;
