@@ -215,10 +215,11 @@ COMMENT ON FUNCTION drop_expired_member_partitions(interval, timestamptz) IS 'Dr
 
 -- The reaper's partition step gains the members, given the execution retention it sweeps
 -- executions by. Each range is sized to a quarter of that retention (at least a day), so a
--- schema holds about six ranges whatever the retention: every statement on barrier_members
--- plans all of them, and 34 ranges cost a single completion about a fifth of its rate where 6
--- cost nothing measurable. Without a retention (executions kept) members are never dropped, so
--- no range is made: new members go to the default partition.
+-- schema holds about six ranges whatever the retention: a generic plan of a statement on
+-- barrier_members locks every partition, and a single completion measured about as fast with 7
+-- partitions as with 2 but slower with 34 (operations.md ## Retention has the figures). Without
+-- a retention (executions kept) members are never dropped, so no range is made: new members go
+-- to the default partition.
 DROP FUNCTION maintain_history_partitions(text, bigint);
 
 CREATE FUNCTION maintain_history_partitions(holder text, token bigint, execution_retention interval DEFAULT NULL)
