@@ -177,6 +177,27 @@ import Testing
         }
     }
 
+    /// Creating a day takes an exclusive lock on the whole table: behind a long report the
+    /// CREATE would wait, and every archive insert would queue behind it. A table another
+    /// session is reading gets its day at a later sweep instead.
+    @Test func aDayWhoseTableIsInUseIsCreatedAtALaterSweep() async throws {
+        try await QueueFixture.with { fixture in
+            let schema = fixture.schema
+            let report = try await TestDatabase.connect()
+            _ = try await report.query("BEGIN")
+            _ = try await report.query("SELECT count(*) FROM \(schema.quoted).archive")     // holds ACCESS SHARE until COMMIT
+            #expect(try await ensure(schema, day: 10, ahead: 1) == 1, "only dead_letters' day")
+            #expect(try await days("archive", in: schema) == [0, 1, 2])
+            #expect(try await days("dead_letters", in: schema) == [0, 1, 2, 10])
+            // Archiving goes on meanwhile.
+            #expect(try await archived(2, on: fixture.queue).count == 2)
+            _ = try await report.query("COMMIT")
+            await report.close()
+            #expect(try await ensure(schema, day: 10, ahead: 1) == 1)
+            #expect(try await days("archive", in: schema) == [0, 1, 2, 10])
+        }
+    }
+
     @Test func badArgumentsAreRefusedAndChangeNothing() async throws {
         try await QueueFixture.with { fixture in
             let s = fixture.schema.quoted
