@@ -142,8 +142,10 @@ import Testing
             // b finished within the retention: it stays.
             try await finish(b, daysAgo: 3, fixture)
             #expect(try await dropExpired(schema).isEmpty)
-            // A message of b left (a dead letter): it stays even when b is past the retention.
+            // A message of b left, waiting and then a dead letter: it stays even when b is past
+            // the retention (the row sweep would keep b for it too).
             _ = try await fixture.members.send(OutgoingMessage(payload: .emptyObject, task: "t", executionID: b))
+            #expect(try await dropExpired(schema, daysLater: 5).isEmpty)
             let stray = try await fixture.members.read(limit: 1)
             #expect(try await fixture.members.deadLetter(stray.map(\.lease), reason: "explicit").applied.count == 1)
             #expect(try await dropExpired(schema, daysLater: 5).isEmpty)
