@@ -84,5 +84,14 @@ if [ "$ran" -eq 0 ]; then
   echo "test.sh: no test ran" >&2
   exit 1
 fi
+# What failed, repeated last: CI keeps only the tail of the output.
+if [ "$failed" -gt 0 ] || [ "$status" -ne 0 ]; then
+  echo "test.sh: what failed (phase: line):"
+  for log in "$logs"/phase.*.log; do
+    [ -f "$log" ] || continue
+    grep -E '(recorded an issue|failed after|timed out|Fatal error|error: )' "$log" \
+      | grep -v 'Test run with' | head -n 40 | sed "s|^|  $(basename "$log" .log): |" || true
+  done
+fi
 echo "tests: $((ran - failed)) passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
