@@ -180,9 +180,11 @@ import Testing
         let queue = try QueueName("lease-\(UUID().uuidString.prefix(8).lowercased())")
         _ = RecordedMetrics.shared     // recording from here on
         try await QueueFixture.with(options: .init(maxConnections: 12)) { fixture in
-            try await fixture.client.createQueue(queue, settings: QueueSettings(visibilityTimeout: .seconds(3)))
-            // Every ack holds its rows 20 ms before it commits, so each heartbeat (every
-            // second) meets leases whose acks are committing, whose rows then vanish.
+            // Leases of a minute, extended every 100 ms: no stall of this busy machine lets one
+            // expire (that would be a lease really lost), and many heartbeats meet acks.
+            try await fixture.client.createQueue(queue, settings: QueueSettings(visibilityTimeout: .seconds(60)))
+            // Every ack holds its rows 20 ms before it commits, so heartbeats meet leases
+            // whose acks are committing, whose rows then vanish.
             let s = fixture.schema.quoted
             try await TestDatabase.query("""
                 CREATE FUNCTION \(s).hold_acked_rows() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -201,7 +203,8 @@ import Testing
             }
             let log = LogRecorder()
             var worker = Worker(client: fixture.client, queue: queue,
-                                options: WorkerOptions(concurrency: 8, prefetch: 8, pollInterval: .milliseconds(50)), logger: log.logger)
+                                options: WorkerOptions(concurrency: 8, prefetch: 8, heartbeatInterval: .milliseconds(100), pollInterval: .milliseconds(50)),
+                                logger: log.logger)
             worker.register(task: "noop", as: JSONPayload.Ignored.self) { _, _ in }
             try await run(worker, until: "every message acked", timeout: .seconds(120)) {
                 try await fixture.count("messages", where: "queue = '\(queue)'") == 0

@@ -183,8 +183,13 @@ import Testing
             try await waitUntil("the leased parts finished") { try await fixture.count("messages") == 0 }
             running.cancel()
             _ = await running.result
-            // Parts that ran after the cancel counted nothing.
-            #expect(try await fixture.count("barrier_members", where: "status = 'succeeded'") == countedAtCancel)
+            // A removed part counted nothing: its member stays pending (a running part's ack
+            // found its message gone). A part the cancel skipped may have run once and recorded
+            // its member (end_execution's contract), and led nowhere: no barrier fired.
+            let succeeded = try await fixture.count("barrier_members", where: "status = 'succeeded'")
+            #expect(succeeded >= countedAtCancel && succeeded + outcome.messagesRemoved <= 40,
+                    "\(succeeded) succeeded, \(outcome.messagesRemoved) removed, \(countedAtCancel) succeeded at the cancel")
+            #expect(try await fixture.count("barriers", where: "fired_at IS NOT NULL OR callback_message_id IS NOT NULL") == 0)
             #expect(try await fixture.count("dead_letters") == 0)
             let status = try await execution.status()
             #expect(status.status == .canceled && status.error == "not needed any more")

@@ -47,18 +47,18 @@ import Testing
         }
     }
 
-    @Test func handlerRunningFourVisibilityTimeoutsIsNeverDeliveredTwice() async throws {
-        // A real duration must pass here: heartbeats are what is tested. The 3 s timeout
-        // gives each heartbeat (every third of it) 2 s of slack on a busy machine.
-        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(3))) { fixture in
+    @Test func handlerRunningPastTwoVisibilityTimeoutsIsNeverDeliveredTwice() async throws {
+        // A real duration must pass here: heartbeats are what is tested. Leases of 10 s
+        // extended every 200 ms give the worker 9.8 s of slack on a busy machine.
+        try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(10))) { fixture in
             let id = try await fixture.send("gate")
-            let workers = try [fixture.startWorker(["--concurrency", "2"]), fixture.startWorker(["--concurrency", "2"])]
+            let workers = try (0..<2).map { _ in try fixture.startWorker(["--concurrency", "2", "--heartbeat-interval", "200ms"]) }
             defer { workers.forEach { $0.kill(SIGKILL) } }
             try await waitUntil("the handler to start") { try await !fixture.events(id).isEmpty }
-            // The handler runs until its lease has been extended past four visibility timeouts
-            // since it was read, while another idle worker polls the queue.
-            try await waitUntil("heartbeats to extend the lease 12 s past the read") {
-                try await fixture.queueFixture.count("messages", where: "id = \(id) AND visible_at > last_read_at + interval '12 seconds'") == 1
+            // The handler runs until its lease has been extended more than two visibility
+            // timeouts past the read, while another idle worker polls the queue.
+            try await waitUntil("heartbeats to extend the lease 30 s past the read") {
+                try await fixture.queueFixture.count("messages", where: "id = \(id) AND visible_at > last_read_at + interval '30 seconds'") == 1
             }
             try await fixture.proceed(id)
             try await waitUntil("the message acked") { try await !fixture.messageExists(id) }

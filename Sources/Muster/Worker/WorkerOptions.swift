@@ -23,8 +23,13 @@ public struct WorkerOptions: Sendable {
     /// They are heartbeated like running ones and handed back at once on shutdown. The default,
     /// two batches, lets a full batch be read while the previous one still has a batch waiting.
     public var prefetch: Int
-    /// Lease length; nil uses the queue's. Heartbeats extend running leases every third of it.
+    /// Lease length; nil uses the queue's. Heartbeats extend held leases by it.
     public var visibilityTimeout: Duration?
+    /// How often held leases are extended; nil: every third of the lease. Must be shorter than
+    /// the lease. The lease minus this interval is how long the worker (or the database) may
+    /// stall before a running handler's lease expires and another worker reads its message: a
+    /// shorter interval tolerates longer stalls, at one extend statement per interval.
+    public var heartbeatInterval: Duration?
     /// A handler running longer is cancelled and the delivery counts as failed. nil: no limit.
     public var timeLimit: Duration?
     /// Deliveries before dead-lettering; nil uses the queue's `max_attempts`.
@@ -44,6 +49,7 @@ public struct WorkerOptions: Sendable {
         batchSize: Int = 10,
         prefetch: Int = 20,
         visibilityTimeout: Duration? = nil,
+        heartbeatInterval: Duration? = nil,
         timeLimit: Duration? = nil,
         maxAttempts: Int? = nil,
         backoff: RetryBackoff? = nil,
@@ -55,6 +61,7 @@ public struct WorkerOptions: Sendable {
         self.batchSize = batchSize
         self.prefetch = prefetch
         self.visibilityTimeout = visibilityTimeout
+        self.heartbeatInterval = heartbeatInterval
         self.timeLimit = timeLimit
         self.maxAttempts = maxAttempts
         self.backoff = backoff
@@ -67,9 +74,21 @@ public struct WorkerOptions: Sendable {
         guard (1...10_000).contains(concurrency) else { throw MusterError(.invalidArgument, "concurrency must be between 1 and 10000") }
         guard (1...1000).contains(batchSize) else { throw MusterError(.invalidArgument, "batch size must be between 1 and 1000") }
         guard (0...1000).contains(prefetch) else { throw MusterError(.invalidArgument, "prefetch must be between 0 and 1000") }
+        if let heartbeatInterval, heartbeatInterval <= .zero { throw MusterError(.invalidArgument, "heartbeat interval must be positive") }
         if let timeLimit, timeLimit <= .zero { throw MusterError(.invalidArgument, "time limit must be positive") }
         if let maxAttempts, !(1...1000).contains(maxAttempts) { throw MusterError(.invalidArgument, "max attempts must be between 1 and 1000") }
         guard drainTimeout >= .zero, pollInterval > .zero else { throw MusterError(.invalidArgument, "drain timeout and poll interval must be positive") }
+    }
+
+    /// The time between heartbeats for leases of length `lease`: `heartbeatInterval`, or a
+    /// third of the lease. Throws `invalidArgument` when it is not shorter than the lease (each
+    /// heartbeat would land after the lease it extends had expired).
+    func heartbeatInterval(forLease lease: Duration) throws -> Duration {
+        guard let heartbeatInterval else { return lease / 3 }
+        guard heartbeatInterval < lease else {
+            throw MusterError(.invalidArgument, "heartbeat interval (\(heartbeatInterval)) must be shorter than the lease (\(lease))")
+        }
+        return heartbeatInterval
     }
 }
 

@@ -9,7 +9,7 @@ import ServiceLifecycle
 ///
 /// ```
 /// run
-/// ├── heartbeat            extends held leases every third of the visibility timeout
+/// ├── heartbeat            extends held leases every heartbeat interval (a third of the lease)
 /// └── work
 ///     ├── settler          writes outcomes; shielded from cancellation, closed last
 ///     └── deliveries
@@ -25,6 +25,7 @@ final class WorkerRuntime: Sendable {
     private let worker: Worker
     private let queue: Queue
     private let visibilityTimeout: Duration
+    private let heartbeatInterval: Duration
     private let logger: Logger
     private let metrics: WorkerMetrics
     private let budget: ReadBudget
@@ -36,6 +37,7 @@ final class WorkerRuntime: Sendable {
         queue = worker.client.queue(worker.queue)
         let settings = try await worker.client.settings(of: worker.queue)
         visibilityTimeout = worker.options.visibilityTimeout ?? settings.visibilityTimeout
+        heartbeatInterval = try worker.options.heartbeatInterval(forLease: visibilityTimeout)
         let policy = SettlePolicy(
             maxAttempts: worker.options.maxAttempts ?? settings.maxAttempts,
             backoff: worker.options.backoff ?? RetryBackoff(base: settings.retryBackoffBase, max: settings.retryBackoffMax)
@@ -257,8 +259,7 @@ final class WorkerRuntime: Sendable {
     // MARK: - Heartbeats
 
     private func heartbeatLoop() async {
-        let interval = visibilityTimeout / 3
-        while (try? await Task.sleep(for: interval)) != nil {
+        while (try? await Task.sleep(for: heartbeatInterval)) != nil {
             let leases = deliveries.heartbeatLeases
             let started = ContinuousClock.now
             do {

@@ -31,6 +31,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
     @Option var prefetch = 0
     @Option(name: .customLong("time-limit")) var timeLimit: DurationArgument?
     @Option(name: .customLong("drain-timeout")) var drainTimeout: DurationArgument?
+    @Option(name: .customLong("heartbeat-interval")) var heartbeatInterval: DurationArgument?
     @Option(name: .customLong("record-table")) var recordTable: String
     @Flag(name: .customLong("complete-then-crash")) var completeThenCrash = false
     @Flag(name: .customLong("gated-pipeline")) var gatedPipeline = false
@@ -67,7 +68,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
         var worker = Worker(
             client: client, queue: queue,
             options: WorkerOptions(
-                concurrency: concurrency, prefetch: prefetch, timeLimit: timeLimit?.duration,
+                concurrency: concurrency, prefetch: prefetch, heartbeatInterval: heartbeatInterval?.duration, timeLimit: timeLimit?.duration,
                 drainTimeout: drainTimeout?.duration ?? .seconds(30), pollInterval: .milliseconds(200)
             )
         )
