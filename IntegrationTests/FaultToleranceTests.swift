@@ -49,12 +49,13 @@ import Testing
     @Test func orchestratorKilledBeforeItsFanOutCommitsCostsTheExecutionNothing() async throws {
         try await WorkerFixture.with(settings: Self.tight) { fixture in
             let (execution, start) = try await startGated(fixture)
-            let first = try fixture.startWorker(["--gated-pipeline"])
+            // A claim of an hour: only the test ends it (expireClaims), however slow the rounds.
+            let first = try fixture.startWorker(["--gated-pipeline", "--claim-ttl", "1h"])
             try await waitUntil("the first worker to split") { try await fixture.eventCount("split-started") == 1 }
             first.kill(SIGKILL)
             _ = await first.wait()
 
-            // The start message comes back while the dead worker's claim (30 s) still stands:
+            // The start message comes back while the dead worker's claim still stands:
             // more often than the queue's 3 attempts, and each time it waits, using none.
             let second = try fixture.startWorker(["--gated-pipeline"])
             defer { second.kill(SIGKILL) }
@@ -107,7 +108,7 @@ import Testing
             _ = await first.wait()
             // Its backends die with it (the blocked ack never commits), then the row is free.
             try await TestDatabase.query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1", ["muster-test-worker-\(first.pid)%"]
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ($1, $1 || '-listener')", ["muster-test-worker-\(first.pid)"]
             )
             _ = try await blocker.query("ROLLBACK")
             await blocker.close()

@@ -110,8 +110,8 @@ import Testing
             for _ in 0..<8 {
                 try await Task.sleep(for: .milliseconds(400))
                 terminated += try await TestDatabase.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1",
-                    ["muster-test-worker-\(worker.pid)%"]
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ($1, $1 || '-listener')",
+                    ["muster-test-worker-\(worker.pid)"]
                 ).rows.count
             }
             #expect(terminated >= 8, "the terminations must hit the worker's pool and listener connections")

@@ -32,6 +32,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("time-limit")) var timeLimit: DurationArgument?
     @Option(name: .customLong("drain-timeout")) var drainTimeout: DurationArgument?
     @Option(name: .customLong("heartbeat-interval")) var heartbeatInterval: DurationArgument?
+    @Option(name: .customLong("claim-ttl")) var claimTTL: DurationArgument?
     @Option(name: .customLong("record-table")) var recordTable: String
     @Flag(name: .customLong("complete-then-crash")) var completeThenCrash = false
     @Flag(name: .customLong("gated-pipeline")) var gatedPipeline = false
@@ -107,7 +108,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
             try worker.register(Self.gatedPipeline(queue: queue) { context in
                 try await note("split-started", context)
                 try await gate(context.messageID)
-            })
+            }, claimTTL: claimTTL?.duration ?? .seconds(30))
         } else if ungatedPipeline {
             try worker.register(Self.gatedPipeline(queue: queue))
         }
