@@ -126,10 +126,12 @@ import Testing
     @Test func secondSignalStopsAtOnceAndStillReleasesTheLease() async throws {
         try await WorkerFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(60))) { fixture in
             let id = try await fixture.send("sleep", seconds: 60)
-            let worker = try fixture.startWorker(["--concurrency", "1", "--drain-timeout", "60s"])
+            // Info logs: the test sends the second signal once the worker said it took the first
+            // (two signals sent before a starved process runs would arrive as one).
+            let worker = try fixture.startWorker(["--concurrency", "1", "--drain-timeout", "60s"], environment: ["MUSTER_LOG_LEVEL": "info"])
             try await waitUntil("the handler to start") { try await fixture.events(id).contains { $0.event == "started" } }
             worker.kill(SIGTERM)
-            try await Task.sleep(for: .milliseconds(300))
+            try await waitUntil("the worker to take the first signal") { worker.output().contains("shutting down gracefully") }
             #expect(try await fixture.state(id)?.state == "leased", "the first signal lets the handler run on")
             worker.kill(SIGTERM)
             let status = await worker.wait()

@@ -22,11 +22,11 @@ struct WorkerFixture {
     }
 
     /// Starts a worker process on the fixture's queue.
-    func startWorker(_ extra: [String] = []) throws -> ChildProcess {
+    func startWorker(_ extra: [String] = [], environment: [String: String] = [:]) throws -> ChildProcess {
         try ChildProcess([
             "test-worker", "--database-url", try TestDatabase.url(), "--schema", schema.name,
             "--queue", queue.name.rawValue, "--record-table", "events",
-        ] + extra)
+        ] + extra, environment: environment)
     }
 
     /// Sends one test instruction; returns its message id.

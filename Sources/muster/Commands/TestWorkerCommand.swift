@@ -53,8 +53,7 @@ struct TestWorkerCommand: AsyncParsableCommand {
         guard recordTable.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw CommandFailure.usage("--record-table must be a plain identifier")
         }
-        var logger = Logger(label: "muster.test-worker")
-        logger.logLevel = .warning
+        let logger = Logger(label: "muster.test-worker")    // warnings, or MUSTER_LOG_LEVEL
         let exporters = metrics.services(logger: logger)
         let client = try database.client(maxConnections: concurrency + 2, applicationName: "muster-test-worker-\(getpid())")
         if completeThenCrash { try await crashMidCompletion(client: client, schema: schema) }
