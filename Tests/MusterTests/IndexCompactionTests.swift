@@ -48,11 +48,32 @@ import Testing
         #expect(policy.next(indexes, oldestSnapshot: .seconds(3)) == nil)
     }
 
-    @Test func anIndexWhoseLiveRowsAreUnknownIsNotTakenForGrown() {
+    @Test func anIndexWhoseLiveRowsAreUnknownIsMeasuredOnlyAgainstItsSizeWhenTheSnapshotWasSeen() {
         var policy = IndexCompaction()
-        _ = policy.next([], oldestSnapshot: .seconds(61))
         let unknown = IndexCompaction.Index(name: "message_keys_pkey", bytes: 6 * mib, compactBytes: 5 * mib, freshBytes: nil, valid: true)
-        #expect(policy.next([unknown], oldestSnapshot: .zero) == nil)
+        _ = policy.next([], oldestSnapshot: .seconds(61))
+        #expect(policy.next([unknown], oldestSnapshot: .zero) == nil, "no size known from the episode's start: not taken for grown")
+        var seen = IndexCompaction()
+        _ = seen.next([unknown], oldestSnapshot: .seconds(61))
+        #expect(seen.next([unknown], oldestSnapshot: .zero) == nil, "the same size as then")
+        var grown = unknown
+        grown.bytes = 10 * mib
+        _ = seen.next([unknown], oldestSnapshot: .seconds(61))
+        #expect(seen.next([grown], oldestSnapshot: .zero) == .rebuild("message_keys_pkey"))
+    }
+
+    /// The fresh estimate counts an entry per live row; btree deduplication stores a run of
+    /// equal keys (the ledger's expiry index: a send batch shares one timestamp) once, so an
+    /// index of them can be far over its size before the snapshot and still look fresh.
+    @Test func anIndexTheFreshEstimateOverstatesIsMeasuredAgainstItsSizeWhenTheSnapshotWasSeen() {
+        var policy = IndexCompaction()
+        let before = [index("message_keys_expiry", 20 * mib, needs: 20 * mib, fresh: 40 * mib), index("messages_ready", mib, needs: mib)]
+        let after = [index("message_keys_expiry", 45 * mib, needs: 45 * mib, fresh: 40 * mib), index("messages_ready", mib, needs: mib)]
+        _ = policy.next(before, oldestSnapshot: .seconds(61))
+        _ = policy.next(after, oldestSnapshot: .seconds(200))
+        #expect(policy.episode?.sizesWhenSeen["message_keys_expiry"] == 20 * mib, "the size at the first sweep that saw the snapshot")
+        #expect(policy.next(after, oldestSnapshot: .zero) == .rebuild("message_keys_expiry"), "2.25× its size then, 1.1× the estimate")
+        #expect(policy.next(after, oldestSnapshot: .zero) == nil)
     }
 
     @Test func aSnapshotHeldAgainDuringTheRebuildsWaitsAndTheEpisodeGoesOn() {

@@ -9,8 +9,12 @@
 /// open (the rebuild would wait for it, and keep the entries it holds):
 ///
 /// - **After a held snapshot.** Once a sweep has seen such a snapshot, and it has ended, each
-///   index over `afterSnapshotMinimumBytes` and more than `afterSnapshotFactor` times a fresh
-///   build of its live rows (`freshBytes`) is rebuilt once; when none is left, the episode ends.
+///   index over `afterSnapshotMinimumBytes` and more than `afterSnapshotFactor` times its
+///   baseline is rebuilt once; when none is left, the episode ends. The baseline is the smaller
+///   of a fresh build of its live rows (`freshBytes`, an estimate that counts every entry, so
+///   it overstates an index whose equal keys btree deduplication stores once, such as the
+///   ledger's expiry index, where a send batch shares one timestamp) and its size at the
+///   sweep that first saw the snapshot.
 /// - **Any time.** An index over `minimumBytes` and more than `bloatFactor` times what it needs
 ///   (`compactBytes`: an entry per live row and per row the heap can hold) grew beyond what
 ///   churn between vacuums explains. The floor is high: a busy queue's hot index swings by
@@ -26,8 +30,19 @@ struct IndexCompaction: Sendable, Equatable {
     var maximumSnapshotAge: Duration = .seconds(60)
 
     /// Open from the first sweep that saw a snapshot older than `maximumSnapshotAge` until
-    /// every index that grew under it has been rebuilt once: the indexes rebuilt so far.
-    private(set) var rebuiltAfterSnapshot: Set<String>?
+    /// every index that grew under it has been rebuilt once.
+    private(set) var episode: Episode?
+
+    /// A held snapshot and what followed it.
+    struct Episode: Sendable, Equatable {
+        /// Each index's size at the sweep that first saw the snapshot.
+        var sizesWhenSeen: [String: Int64]
+        /// The indexes rebuilt since it ended.
+        var rebuilt: Set<String> = []
+    }
+
+    /// The indexes rebuilt after the last held snapshot; nil outside an episode.
+    var rebuiltAfterSnapshot: Set<String>? { episode?.rebuilt }
 
     /// One row of `hot_index_sizes`.
     struct Index: Sendable, Equatable {
@@ -50,20 +65,24 @@ struct IndexCompaction: Sendable, Equatable {
             return .drop(leftover.name)
         }
         guard oldestSnapshot <= maximumSnapshotAge else {
-            rebuiltAfterSnapshot = rebuiltAfterSnapshot ?? []
+            if episode == nil {
+                episode = Episode(sizesWhenSeen: Dictionary(indexes.map { ($0.name, $0.bytes) }) { first, _ in first })
+            }
             return nil
         }
-        if let rebuilt = rebuiltAfterSnapshot {
-            let grown = indexes.filter {
-                guard let fresh = $0.freshBytes else { return false }
-                return $0.valid && !rebuilt.contains($0.name) && $0.bytes > afterSnapshotMinimumBytes
-                    && Double($0.bytes) > afterSnapshotFactor * Double(max(fresh, 1))
+        if let current = episode {
+            let grown = indexes.compactMap { index -> (Index, baseline: Int64)? in
+                let known = [index.freshBytes, current.sizesWhenSeen[index.name]].compactMap { $0 }
+                guard let baseline = known.min(), index.valid, !current.rebuilt.contains(index.name),
+                      index.bytes > afterSnapshotMinimumBytes, Double(index.bytes) > afterSnapshotFactor * Double(max(baseline, 1))
+                else { return nil }
+                return (index, baseline)
             }
-            if let worst = grown.max(by: { Self.ratio($0, to: $0.freshBytes ?? 0) < Self.ratio($1, to: $1.freshBytes ?? 0) }) {
-                rebuiltAfterSnapshot?.insert(worst.name)
-                return .rebuild(worst.name)
+            if let worst = grown.max(by: { Self.ratio($0.0, to: $0.baseline) < Self.ratio($1.0, to: $1.baseline) }) {
+                episode?.rebuilt.insert(worst.0.name)
+                return .rebuild(worst.0.name)
             }
-            rebuiltAfterSnapshot = nil
+            episode = nil
         }
         let bloated = indexes.filter {
             $0.valid && $0.bytes > minimumBytes && Double($0.bytes) > bloatFactor * Double(max($0.compactBytes, 1))

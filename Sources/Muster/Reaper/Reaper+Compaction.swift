@@ -37,6 +37,7 @@ extension Reaper {
         logger.info("reaper: rebuilt a bloated index", metadata: [
             "index": "\(name)", "bytes_before": "\(before?.bytes ?? 0)", "needed_estimate": "\(before?.compactBytes ?? 0)",
             "fresh_estimate": "\(before?.freshBytes.map(String.init) ?? "unknown")",
+            "bytes_when_snapshot_seen": "\(compaction.episode?.sizesWhenSeen[name].map(String.init) ?? "none")",
         ])
         return true
     }
