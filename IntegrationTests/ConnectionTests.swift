@@ -119,10 +119,14 @@ import Testing
                 defer { Task { await connection.close() } }
                 try await connection.withTransaction { tx in
                     _ = try await tx.query("INSERT INTO \(schema.quoted).t VALUES (1)")
-                    _ = try await tx.query("SELECT pg_sleep(30)")
+                    _ = try await tx.query("SELECT pg_sleep(30), '\(schema.name)'")
                 }
             }
-            try await waitUntil("the server running pg_sleep(30)") { try await setup.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'").single().decode(0, as: Int.self) > 0 }
+            // This test's statement (named by its schema), not another test's pg_sleep.
+            try await waitUntil("the server running pg_sleep(30)") {
+                try await setup.query("SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'",
+                                      ["SELECT pg_sleep(30), '\(schema.name)'"]).single().decode(0, as: Int.self) > 0
+            }
             task.cancel()
             await #expect(throws: CancellationError.self) { try await task.value }
             let count = try await setup.query("SELECT count(*) FROM \(schema.quoted).t").single().decode(0, as: Int.self)

@@ -110,4 +110,18 @@ import Testing
             try await waitUntil("both messages acked") { try await fixture.count("messages") == 0 }
         }
     }
+
+    /// A heartbeat interval not shorter than the lease could never keep a lease alive: the
+    /// worker refuses to start, before it reads anything or registers itself.
+    @Test func aHeartbeatIntervalNotShorterThanTheQueuesLeaseIsRefusedBeforeAnyRead() async throws {
+        try await QueueFixture.with(settings: QueueSettings(visibilityTimeout: .seconds(30))) { fixture in
+            _ = try await fixture.queue.send(OutgoingMessage(payload: .emptyObject, task: "t"))
+            var worker = Worker(client: fixture.client, queue: fixture.queue.name, options: WorkerOptions(heartbeatInterval: .seconds(30)))
+            worker.register(task: "t", as: JSONPayload.Ignored.self) { _, _ in }
+            let error = await #expect(throws: MusterError.self) { try await worker.run() }
+            #expect(error?.code == .invalidArgument && error?.message.contains("shorter than the lease") == true, "\(String(describing: error))")
+            #expect(try await fixture.count("messages", where: "state = 'ready' AND read_ct = 0") == 1)
+            #expect(try await fixture.count("workers") == 0)
+        }
+    }
 }
