@@ -25,7 +25,9 @@ import Testing
             try await TestDatabase.query("DELETE FROM \(s).messages")
             try await TestDatabase.query("VACUUM ANALYZE \(s).messages, \(s).message_keys")     // the live rows known, not left to autovacuum's timing
             let grown = try await indexBytes(fixture.schema, "messages_ready")
-            let reaper = Reaper(client: fixture.client)
+            // A lease of an hour: a rebuild is cancelled after half the lease, which a slow
+            // machine must not reach here.
+            let reaper = Reaper(client: fixture.client, options: ReaperOptions(leaseTTL: .seconds(3600)))
             #expect(try await reaper.sweepOnce()?["indexes_rebuilt"] == 0, "without a held snapshot seen, this is churn")
 
             // The reaper saw a snapshot older than a minute at one sweep; it has ended since.
