@@ -213,7 +213,7 @@ import Testing
             let dimensions = [("queue", queue.rawValue)]
             #expect(RecordedMetrics.total("muster_messages_acked_total", dimensions) == Int64(total))
             #expect(RecordedMetrics.total("muster_leases_lost_total", dimensions) == 0)
-            #expect(log.messages(at: .warning) == [])
+            #expect(log.messages(at: .warning) == [], "\(log.described(at: .warning))")
         }
     }
 

@@ -47,4 +47,9 @@ final class LogRecorder: LogHandler, Sendable {
     func messages(at level: Logger.Level) -> [String] {
         lines.value.filter { $0.level == level }.map(\.message)
     }
+
+    /// Messages logged at `level` with their metadata, for a failure's description.
+    func described(at level: Logger.Level) -> [String] {
+        lines.value.filter { $0.level == level }.map { "\($0.message) \($0.metadata)" }
+    }
 }

@@ -67,8 +67,13 @@ extension Queue {
         )
     }
 
+    /// Runs a settle statement over `leases` in message id order, the order its rows are then
+    /// locked in (one index lookup per id, in array order), so that a heartbeat and an ack
+    /// batch sharing messages do not deadlock. Each `extra` array holds one value repeated
+    /// per lease.
     private func settle(_ statement: Statement, _ leases: [Lease], _ extra: (any PostgresEncodable)?...) async throws -> LeaseOutcome {
         guard !leases.isEmpty else { return LeaseOutcome(applied: [], lost: []) }
+        let leases = leases.sorted { $0.messageID < $1.messageID }
         let parameters: [(any PostgresEncodable)?] =
             [name.rawValue, leases.map(\.messageID), leases.map(\.readCount)] + extra
         let rows = try await client.run(statement, parameters, retry: .idempotent)
