@@ -273,4 +273,41 @@ import Testing
             #expect(try await fixture.queue.read(limit: 10).map(\.n) == [1, 3])
         }
     }
+
+    /// Settle statements lock their messages in id order whatever order the caller holds the
+    /// leases in (a worker's heartbeat holds them in no particular order, its ack batches in
+    /// the order handlers finished): two that share messages then never deadlock.
+    @Test func settleStatementsTouchTheirMessagesInIdOrder() async throws {
+        try await QueueFixture.with { fixture in
+            let s = fixture.schema.quoted
+            try await TestDatabase.query("CREATE TABLE \(s).touched (n serial, op text, id bigint)")
+            try await TestDatabase.query("""
+                CREATE FUNCTION \(s).note_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO \(s).touched (op, id) VALUES (TG_OP, OLD.id);
+                    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+                END $$
+                """)
+            try await TestDatabase.query("""
+                CREATE TRIGGER note_touch BEFORE UPDATE OR DELETE ON \(s).messages
+                FOR EACH ROW EXECUTE FUNCTION \(s).note_touch()
+                """)
+            _ = try await fixture.queue.send((0..<6).map { _ in OutgoingMessage(payload: .emptyObject, task: "t") })
+            let leases = try await fixture.queue.read(limit: 6).map(\.lease)
+            // A queue of some size, as a worker's is: the statements find each lease by its id.
+            for _ in 0..<10 {
+                _ = try await fixture.queue.send((0..<1000).map { _ in OutgoingMessage(payload: .emptyObject, task: "t") })
+            }
+            try await TestDatabase.query("ANALYZE \(s).messages")
+            let shuffled = [leases[3], leases[0], leases[5], leases[1], leases[4], leases[2]]
+            try await TestDatabase.query("TRUNCATE \(s).touched")
+            #expect(try await fixture.queue.extend(shuffled).allApplied)
+            #expect(try await fixture.queue.ack(shuffled.reversed()).allApplied)
+            let touched = try await TestDatabase.query("SELECT op, id FROM \(s).touched ORDER BY n").rows
+                .map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int64.self)) }
+            let ids = leases.map(\.messageID).sorted()
+            #expect(touched.filter { $0.0 == "UPDATE" }.map(\.1) == ids)
+            #expect(touched.filter { $0.0 == "DELETE" }.map(\.1) == ids)
+        }
+    }
 }
